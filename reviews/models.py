@@ -1,0 +1,1 @@
+"""Review campaigns land here with the campaigns issue."""
