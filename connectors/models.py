@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .querysets import GrantQuerySet
 from .choices import AccountState, AccountType, GrantKind, Level, ResourceType, SyncStatus
 
 
@@ -194,6 +195,8 @@ class Grant(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="grants")
     key = models.CharField(max_length=40)
+    # Hash of what the grant confers (entitlement and attributes): a different digest under the same key is a change.
+    digest = models.CharField(max_length=40)
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
     group = models.ForeignKey(Resource, null=True, blank=True, on_delete=models.CASCADE, related_name="held_grants")
     entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="grants")
@@ -206,6 +209,8 @@ class Grant(models.Model):
     valid_to = models.DateTimeField(null=True, blank=True)
     # Time of the last applied run that still saw it; set when the grant is closed.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GrantQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -271,6 +276,7 @@ class StagedResource(models.Model):
 class StagedGrant(models.Model):
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=40)
+    digest = models.CharField(max_length=40)
     account_external_id = models.CharField(max_length=300, null=True)
     group_external_id = models.CharField(max_length=300, null=True)
     resource_external_id = models.CharField(max_length=300)

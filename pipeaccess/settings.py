@@ -28,7 +28,7 @@ SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required in production")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"  # noqa: S105 (refused above)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
@@ -85,10 +85,12 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "pipeaccess.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "pipeaccess.sqlite3")),
             # Sync workers and the web process share one file: wait for locks
             # instead of failing, and let readers proceed during a write.
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            # A file, not memory: tests start real Celery workers that must see the same database.
+            "TEST": {"NAME": str(VAR_DIR / "test-pipeaccess.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -102,6 +104,20 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
         }
+    }
+# Bodies and ETags of upstream API responses, for conditional requests (connectors/http.py).
+# Entries expire after 30 days (set by the client); MAX_ENTRIES bounds the file cache.
+if REDIS_URL:
+    CACHES["http"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "http",
+    }
+else:
+    CACHES["http"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "http-cache"),
+        "OPTIONS": {"MAX_ENTRIES": 2_000_000},
     }
 
 AUTHENTICATION_BACKENDS = [
@@ -196,6 +212,9 @@ HTTP_MAX_CONCURRENCY = env_int("HTTP_MAX_CONCURRENCY", 8)
 HTTP_MAX_RATE_LIMIT_WAIT_SECONDS = env_int("HTTP_MAX_RATE_LIMIT_WAIT_SECONDS", 3600)
 
 if PRODUCTION:
+    if not ALLOWED_HOSTS:
+        # Django would answer every request with 400; say why at start-up instead.
+        raise ImproperlyConfigured("ALLOWED_HOSTS is required in production (comma-separated host names)")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

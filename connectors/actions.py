@@ -1,0 +1,53 @@
+"""Every change to connectors goes through these functions (views, tasks, commands and tests call them)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from .base import ConfigurationError
+from .models import Connector
+from .netguard import check_url
+from .registry import connector_class
+from .secrets import validate_reference
+
+
+def normalize_options(raw: list[tuple[str, str]], cls) -> dict:
+    """KEY=VALUE pairs -> options dict; repeatable options become lists."""
+    options: dict = {}
+    for key, value in raw:
+        spec = cls.option_specs.get(key)
+        if spec is not None and spec.repeatable:
+            options.setdefault(key, []).append(value)
+        elif key in options:
+            raise ConfigurationError(f"option {key}= given twice (it is not repeatable)")
+        else:
+            options[key] = value
+    return options
+
+
+@transaction.atomic
+def do_add_connector(*, name: str, kind: str, base_url: str | None, options: dict, secrets: dict, actor=None) -> Connector:
+    cls = connector_class(kind)
+    if Connector.objects.filter(name=name).exists():
+        raise ConfigurationError(f"a connector named {name} already exists")
+    base_url = (base_url or cls.default_base_url or "").strip()
+    if not base_url:
+        raise ConfigurationError(f"--base-url is required for {kind}")
+    if urlsplit(base_url).scheme not in {"http", "https"}:
+        raise ConfigurationError(f"base URL {base_url!r} must start with https:// (or http://)")
+    cls.validate_options(options)
+    unknown = set(secrets) - set(cls.secret_names)
+    if unknown:
+        raise ConfigurationError(f"unknown secret(s) for {kind}: {', '.join(sorted(unknown))}")
+    for ref in secrets.values():
+        validate_reference(ref)
+    allow_private = str(options.get("allow_private_network", "")).lower() == "true"
+    check_url(cls.api_url(base_url), allow_private=allow_private)
+    return Connector.objects.create(name=name, kind=kind, base_url=base_url, options=options, secrets=secrets)
+
+
+@transaction.atomic
+def do_remove_connector(connector: Connector, *, actor=None) -> None:
+    connector.delete()

@@ -1,0 +1,221 @@
+"""Rows of the access export (CONTRACT.md): recorded grants, or effective access derived from them.
+
+Effective access expands each grant onto every account it reaches (members of
+a team or organization, including child teams' members) and every resource it
+reaches (the resource itself and its descendants named by the entitlement's
+cascade). Grants stream from the database; only the resource tree, accounts
+and memberships are held in memory, which grow with the upstream's size, not
+with the output's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+
+from .choices import GrantKind, Level
+from .models import Account, Connector, Grant, Resource
+
+
+@dataclass(frozen=True)
+class Filters:
+    at: datetime | None = None
+    person: str | None = None
+    resource_path: str | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class _Snapshot:
+    """The inventory of one connector at one time, ready to expand."""
+
+    def __init__(self, connector: Connector, at: datetime | None):
+        self.connector = connector
+        grants = Grant.objects.filter(connector=connector)
+        self.grants = grants.at(at) if at else grants.current()
+        runs = connector.runs.filter(applied_at__isnull=False)
+        if at:
+            runs = runs.filter(applied_at__lte=at)
+        last = runs.order_by("-applied_at").first()
+        self.last_seen = last.applied_at if last else None
+        self.resources = {
+            r["id"]: r for r in Resource.objects.filter(connector=connector).values("id", "type", "external_id", "path", "parent_id")
+        }
+        self.children: dict[int, list[int]] = defaultdict(list)
+        for r in self.resources.values():
+            if r["parent_id"]:
+                self.children[r["parent_id"]].append(r["id"])
+        self.accounts = {
+            a["id"]: a
+            for a in Account.objects.filter(connector=connector).values(
+                "id", "external_id", "login", "type", "email", "state", "identity__email"
+            )
+        }
+        self._members: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for holder, group in self.grants.filter(entitlement__kind=GrantKind.MEMBERSHIP, account__isnull=False).values_list(
+            "account_id", "resource_id"
+        ):
+            self._members[group].append(holder)
+        self._member_cache: dict[int, list[int]] = {}
+        self._descendant_cache: dict[tuple[int, str], list[int]] = {}
+
+    def descendants(self, resource_id: int, types: str) -> list[int]:
+        key = (resource_id, types)
+        if key not in self._descendant_cache:
+            wanted = set(types.split(","))
+            found, stack = [], list(self.children.get(resource_id, ()))
+            while stack:
+                rid = stack.pop()
+                if self.resources[rid]["type"] in wanted:
+                    found.append(rid)
+                stack.extend(self.children.get(rid, ()))
+            self._descendant_cache[key] = sorted(found)
+        return self._descendant_cache[key]
+
+    def members(self, group_id: int) -> list[int]:
+        """Accounts that receive what is granted to a group: its members and those of its child groups."""
+        if group_id not in self._member_cache:
+            group_type = self.resources[group_id]["type"]
+            seen: dict[int, None] = {}
+            for gid in [group_id, *self.descendants(group_id, group_type)]:
+                for account_id in self._members.get(gid, ()):
+                    seen.setdefault(account_id)
+            self._member_cache[group_id] = list(seen)
+        return self._member_cache[group_id]
+
+    def ancestors(self, resource_id: int) -> list[int]:
+        chain, current = [], resource_id
+        while current is not None:
+            chain.append(current)
+            current = self.resources[current]["parent_id"]
+        return chain
+
+    def account_row(self, account_id: int) -> dict:
+        a = self.accounts[account_id]
+        return {"external_id": a["external_id"], "login": a["login"], "type": a["type"], "email": a["email"], "state": a["state"]}
+
+    def group_row(self, resource_id: int) -> dict:
+        r = self.resources[resource_id]
+        return {"external_id": r["external_id"], "login": r["path"], "type": "group", "email": "", "state": "active"}
+
+    def resource_row(self, resource_id: int) -> dict:
+        r = self.resources[resource_id]
+        return {"type": r["type"], "external_id": r["external_id"], "path": r["path"]}
+
+    def person_accounts(self, email: str) -> set[int]:
+        email = email.lower()
+        return {
+            aid
+            for aid, a in self.accounts.items()
+            if (a["email"] or "").lower() == email or (a["identity__email"] or "").lower() == email
+        }
+
+    def groups_of(self, account_ids: set[int]) -> set[int]:
+        """Groups whose grants reach these accounts: their own groups and those groups' same-type ancestors."""
+        groups: set[int] = set()
+        for gid, holders in self._members.items():
+            if account_ids.intersection(holders):
+                group_type = self.resources[gid]["type"]
+                for ancestor in self.ancestors(gid):
+                    if self.resources[ancestor]["type"] == group_type:
+                        groups.add(ancestor)
+        return groups
+
+
+def _grant_values(qs):
+    return qs.values(
+        "id", "account_id", "group_id", "resource_id", "via", "valid_from", "last_seen_at",
+        "entitlement__kind", "entitlement__name", "entitlement__level", "entitlement__cascade_to",
+        "entitlement__cascade_level", "entitlement__applies_to_self",
+    ).order_by("id").iterator(chunk_size=2000)
+
+
+def rows(connectors: list[Connector], filters: Filters, *, as_granted: bool) -> Iterator[dict]:
+    for connector in connectors:
+        snap = _Snapshot(connector, filters.at)
+        yield from _connector_rows(snap, filters, as_granted=as_granted)
+
+
+def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> Iterator[dict]:
+    qs = snap.grants
+    person_ids: set[int] | None = None
+    target: int | None = None
+    if filters.person:
+        person_ids = snap.person_accounts(filters.person)
+        if not person_ids:
+            return
+        groups = snap.groups_of(person_ids)
+        qs = qs.filter(Q(account_id__in=person_ids) | Q(group_id__in=groups))
+    if filters.resource_path is not None:
+        matches = [rid for rid, r in snap.resources.items() if r["path"] == filters.resource_path]
+        if not matches:
+            return
+        target = matches[0]
+        qs = qs.filter(resource_id__in=[target] if as_granted else snap.ancestors(target))
+
+    base = {"connector": snap.connector.name, "system": snap.connector.kind}
+    for g in _grant_values(qs):
+        common = {
+            **base,
+            "permission": g["entitlement__name"],
+            "via": g["via"],
+            "grant_kind": g["entitlement__kind"],
+            "first_seen": _iso(g["valid_from"]),
+            "last_seen": _iso(g["last_seen_at"] or snap.last_seen),
+        }
+        if as_granted:
+            holder = snap.account_row(g["account_id"]) if g["account_id"] else snap.group_row(g["group_id"])
+            yield {
+                **common,
+                "account": holder,
+                "resource": snap.resource_row(g["resource_id"]),
+                "level": Level(g["entitlement__level"]).label,
+            }
+            continue
+        holders = [g["account_id"]] if g["account_id"] else snap.members(g["group_id"])
+        if person_ids is not None:
+            holders = [h for h in holders if h in person_ids]
+        if not holders:
+            continue
+        reach: list[tuple[int, int]] = []
+        if g["entitlement__applies_to_self"]:
+            reach.append((g["resource_id"], g["entitlement__level"]))
+        if g["entitlement__cascade_to"]:
+            level = g["entitlement__cascade_level"] or g["entitlement__level"]
+            reach.extend((rid, level) for rid in snap.descendants(g["resource_id"], g["entitlement__cascade_to"]))
+        if target is not None:
+            reach = [(rid, level) for rid, level in reach if rid == target]
+        for rid, level in reach:
+            resource = snap.resource_row(rid)
+            level_name = Level(level).label
+            for holder in holders:
+                yield {**common, "account": snap.account_row(holder), "resource": resource, "level": level_name}
+
+
+CSV_FIELDS = [
+    "connector", "system", "account_external_id", "account_login", "account_type", "account_email", "account_state",
+    "resource_type", "resource_external_id", "resource_path", "permission", "level", "via", "grant_kind",
+    "first_seen", "last_seen",
+]
+
+
+def flat(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if not isinstance(v, dict)}
+    for prefix in ("account", "resource"):
+        for key, value in row[prefix].items():
+            out[f"{prefix}_{key}"] = value
+    return out
+
+
+def csv_safe(value) -> str:
+    """Neutralize spreadsheet formulas: synced names are untrusted input."""
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text

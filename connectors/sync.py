@@ -1,0 +1,333 @@
+"""The sync engine: claim, stream into staging, compare in SQL, apply in one transaction.
+
+Fail closed: any error while reading leaves the inventory exactly as it was
+(the run is failed, staged rows are dropped, nothing is recorded as removed).
+A complete run that would remove more than the connector's threshold of
+current grants is held until the security role confirms or discards it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pipeaccess.redact import redact
+
+from . import staging
+from .base import ConnectorError
+from .choices import SyncStatus
+from .client import build_connector
+from .models import Account, Connector, Entitlement, Grant, Resource, SyncRun
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyRunning(Exception):
+    """Another worker holds this connector's sync."""
+
+
+class SyncFailed(Exception):
+    def __init__(self, run: SyncRun):
+        super().__init__(run.error)
+        self.run = run
+
+
+def claim(connector: Connector, *, trigger: str) -> SyncRun:
+    """Take the connector's sync lock: a running SyncRun row under a partial unique constraint."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
+    for stale in SyncRun.objects.filter(connector=connector, status=SyncStatus.RUNNING, heartbeat_at__lt=stale_before):
+        _fail(stale, "the worker running this sync stopped responding")
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(
+                connector=connector, status=SyncStatus.RUNNING, trigger=trigger, started_at=now, heartbeat_at=now
+            )
+    except IntegrityError:
+        raise AlreadyRunning(f"a sync of {connector.name} is already running") from None
+
+
+def run_sync(connector: Connector, *, trigger: str = "manual", connector_factory=build_connector) -> SyncRun:
+    """Sync one connector and return its run (succeeded, held or failed)."""
+    run = claim(connector, trigger=trigger)
+    provider = None
+    try:
+        provider = connector_factory(connector)
+        writer = staging.StagingWriter(run.pk, on_flush=lambda: _heartbeat(run))
+        for record in provider.fetch():
+            writer.add(record)
+        writer.close()
+        _record_http_stats(run, provider)
+        counts = dict(writer.counts)
+        _check_references(run)
+        counts.update(compare(run))
+        run.counts = counts
+        if _over_threshold(connector, counts):
+            return _hold(run)
+        apply(run)
+    except Exception as exc:  # noqa: BLE001 - every failure must leave the inventory untouched
+        if provider is not None:
+            _record_http_stats(run, provider)
+        _fail(run, _describe(exc))
+        if not isinstance(exc, ConnectorError | IntegrityError | ValueError):
+            log.exception("sync of %s crashed", connector.name)
+    finally:
+        if provider is not None:
+            provider.http.close()
+    run.refresh_from_db()
+    return run
+
+
+def _describe(exc: Exception) -> str:
+    return redact(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ConnectorError) else str(exc))
+
+
+def _heartbeat(run: SyncRun) -> None:
+    SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+
+def _record_http_stats(run: SyncRun, provider) -> None:
+    stats = provider.http.stats
+    run.requests_made = stats.requests
+    run.requests_not_modified = stats.not_modified
+    run.rate_limit_used = stats.rate_limit_used
+    run.rate_limit_remaining = stats.rate_limit_remaining
+    SyncRun.objects.filter(pk=run.pk).update(
+        requests_made=run.requests_made,
+        requests_not_modified=run.requests_not_modified,
+        rate_limit_used=run.rate_limit_used,
+        rate_limit_remaining=run.rate_limit_remaining,
+    )
+
+
+def _fail(run: SyncRun, message: str) -> None:
+    staging.clear(run.pk)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, error=message, finished_at=timezone.now())
+    log.warning("sync run %s of connector %s failed: %s", run.pk, run.connector_id, message)
+
+
+def _hold(run: SyncRun) -> SyncRun:
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.HELD, counts=run.counts, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def _over_threshold(connector: Connector, counts: dict) -> bool:
+    current = counts["current_before"]
+    if current == 0:
+        return False
+    return counts["removed"] / current > connector.effective_removal_threshold()
+
+
+# --- SQL ---------------------------------------------------------------------
+# Written to run unchanged on PostgreSQL and SQLite (>= 3.33 for UPDATE ... FROM).
+
+T_ACC, T_RES, T_ENT, T_GRANT = (m._meta.db_table for m in (Account, Resource, Entitlement, Grant))
+S_ACC, S_RES, S_GRANT = "connectors_stagedaccount", "connectors_stagedresource", "connectors_stagedgrant"
+
+
+def _db_time(value):
+    """Raw SQL bypasses field adaptation; SQLite stores datetimes as text and must get the ORM's format."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _scalar(sql: str, params) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def _execute(sql: str, params) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _check_references(run: SyncRun) -> None:
+    """Every grant must point at an account/resource the same run yielded, each key once."""
+    dangling = _scalar(
+        f"""SELECT COUNT(*) FROM {S_GRANT} s WHERE s.run_id = %s AND (
+              NOT EXISTS (SELECT 1 FROM {S_RES} r WHERE r.run_id = s.run_id AND r.external_id = s.resource_external_id)
+           OR (s.account_external_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {S_ACC} a WHERE a.run_id = s.run_id AND a.external_id = s.account_external_id))
+           OR (s.group_external_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {S_RES} g WHERE g.run_id = s.run_id AND g.external_id = s.group_external_id)))""",
+        [run.pk],
+    )
+    if dangling:
+        raise ValueError(f"the connector yielded {dangling} grant(s) referring to accounts or resources it did not list")
+    duplicates = _scalar(
+        f"SELECT COUNT(*) FROM (SELECT key FROM {S_GRANT} WHERE run_id = %s GROUP BY key HAVING COUNT(*) > 1) d",
+        [run.pk],
+    )
+    if duplicates:
+        raise ValueError(f"the connector yielded {duplicates} grant(s) more than once")
+    for table in (S_ACC, S_RES):
+        duplicates = _scalar(
+            f"SELECT COUNT(*) FROM (SELECT external_id FROM {table} WHERE run_id = %s "
+            f"GROUP BY external_id HAVING COUNT(*) > 1) d",
+            [run.pk],
+        )
+        if duplicates:
+            raise ValueError(f"the connector yielded {duplicates} account(s) or resource(s) more than once")
+
+
+def compare(run: SyncRun) -> dict:
+    """Count what applying the run would change; writes nothing."""
+    params = [run.connector_id, run.pk]
+    current = _scalar(f"SELECT COUNT(*) FROM {T_GRANT} WHERE connector_id = %s AND removed_run_id IS NULL", params[:1])
+    removed = _scalar(
+        f"""SELECT COUNT(*) FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL
+            AND NOT EXISTS (SELECT 1 FROM {S_GRANT} s WHERE s.run_id = %s AND s.key = c.key)""",
+        params,
+    )
+    changed = _scalar(
+        f"""SELECT COUNT(*) FROM {T_GRANT} c JOIN {S_GRANT} s ON s.key = c.key AND s.run_id = %s
+            WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND s.digest <> c.digest""",
+        [run.pk, run.connector_id],
+    )
+    added = _scalar(
+        f"""SELECT COUNT(*) FROM {S_GRANT} s WHERE s.run_id = %s AND NOT EXISTS (
+            SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",
+        [run.pk, run.connector_id],
+    )
+    return {"current_before": current, "added": added, "removed": removed, "changed": changed}
+
+
+@transaction.atomic
+def apply(run: SyncRun) -> None:
+    """Make the staged snapshot current. Unchanged rows are not touched."""
+    now = timezone.now()
+    conn_id, run_id = run.connector_id, run.pk
+    previous = run.connector.last_applied_run()
+    previous_at = previous.applied_at if previous else None
+    _apply_accounts(conn_id, run_id)
+    _apply_resources(conn_id, run_id)
+    _apply_entitlements(conn_id, run_id)
+    # Close current grants that vanished or changed, then open the new versions.
+    _execute(
+        f"""UPDATE {T_GRANT} SET removed_run_id = %s, valid_to = %s, last_seen_at = %s
+            WHERE connector_id = %s AND removed_run_id IS NULL AND NOT EXISTS (
+              SELECT 1 FROM {S_GRANT} s WHERE s.run_id = %s AND s.key = {T_GRANT}.key AND s.digest = {T_GRANT}.digest)""",
+        [run_id, _db_time(now), _db_time(previous_at), conn_id, run_id],
+    )
+    _execute(
+        f"""INSERT INTO {T_GRANT} (connector_id, key, digest, account_id, group_id, entitlement_id, resource_id, via,
+                                   attributes, added_run_id, valid_from)
+            SELECT %s, s.key, s.digest, a.id, g.id, e.id, r.id, s.via, s.attributes, %s, %s
+            FROM {S_GRANT} s
+            JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.resource_external_id
+            JOIN {T_ENT} e ON e.resource_id = r.id AND e.kind = s.kind AND e.name = s.name
+                 AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self
+            LEFT JOIN {T_ACC} a ON a.connector_id = %s AND a.external_id = s.account_external_id
+            LEFT JOIN {T_RES} g ON g.connector_id = %s AND g.external_id = s.group_external_id
+            WHERE s.run_id = %s AND NOT EXISTS (
+              SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",
+        [conn_id, run_id, _db_time(now), conn_id, conn_id, conn_id, run_id, conn_id],
+    )
+    staging.clear(run_id)
+    SyncRun.objects.filter(pk=run_id).update(
+        status=SyncStatus.SUCCEEDED, applied_at=now, finished_at=now, counts=run.counts
+    )
+
+
+def _apply_accounts(conn_id: int, run_id: int) -> None:
+    cols = "login, type, name, email, state, two_factor, is_admin, is_outside, last_active_at, attributes, digest"
+    _execute(
+        f"""UPDATE {T_ACC} SET ({cols}, present, removed_run_id) =
+              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)
+            WHERE connector_id = %s AND EXISTS (
+              SELECT 1 FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id
+              AND (s.digest <> {T_ACC}.digest OR NOT {T_ACC}.present))""",
+        [True, run_id, conn_id, run_id],
+    )
+    _execute(
+        f"""INSERT INTO {T_ACC} (connector_id, external_id, {cols}, present, first_seen_run_id)
+            SELECT %s, s.external_id, {", ".join("s." + c.strip() for c in cols.split(","))}, %s, %s
+            FROM {S_ACC} s WHERE s.run_id = %s AND NOT EXISTS (
+              SELECT 1 FROM {T_ACC} a WHERE a.connector_id = %s AND a.external_id = s.external_id)""",
+        [conn_id, True, run_id, run_id, conn_id],
+    )
+    _execute(
+        f"""UPDATE {T_ACC} SET present = %s, removed_run_id = %s
+            WHERE connector_id = %s AND present AND NOT EXISTS (
+              SELECT 1 FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)""",
+        [False, run_id, conn_id, run_id],
+    )
+
+
+def _apply_resources(conn_id: int, run_id: int) -> None:
+    cols = "type, path, name, attributes, digest"
+    _execute(
+        f"""UPDATE {T_RES} SET ({cols}, present, removed_run_id) =
+              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
+            WHERE connector_id = %s AND EXISTS (
+              SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id
+              AND (s.digest <> {T_RES}.digest OR NOT {T_RES}.present))""",
+        [True, run_id, conn_id, run_id],
+    )
+    _execute(
+        f"""INSERT INTO {T_RES} (connector_id, external_id, {cols}, present, first_seen_run_id)
+            SELECT %s, s.external_id, {", ".join("s." + c.strip() for c in cols.split(","))}, %s, %s
+            FROM {S_RES} s WHERE s.run_id = %s AND NOT EXISTS (
+              SELECT 1 FROM {T_RES} r WHERE r.connector_id = %s AND r.external_id = s.external_id)""",
+        [conn_id, True, run_id, run_id, conn_id],
+    )
+    _execute(
+        f"""UPDATE {T_RES} SET present = %s, removed_run_id = %s
+            WHERE connector_id = %s AND present AND NOT EXISTS (
+              SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)""",
+        [False, run_id, conn_id, run_id],
+    )
+    # Parents: only rows whose parent actually differs are written.
+    _execute(
+        f"""UPDATE {T_RES} SET parent_id = (
+              SELECT p.id FROM {S_RES} s JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
+              WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
+            WHERE connector_id = %s AND present AND COALESCE(parent_id, -1) <> COALESCE((
+              SELECT p.id FROM {S_RES} s JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
+              WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id), -1)""",
+        [conn_id, run_id, conn_id, conn_id, run_id],
+    )
+
+
+def _apply_entitlements(conn_id: int, run_id: int) -> None:
+    _execute(
+        f"""INSERT INTO {T_ENT} (resource_id, kind, name, level, cascade_to, cascade_level, applies_to_self)
+            SELECT r.id, s.kind, s.name, MAX(s.level), s.cascade_to, MAX(s.cascade_level), s.applies_to_self
+            FROM {S_GRANT} s JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.resource_external_id
+            WHERE s.run_id = %s AND NOT EXISTS (
+              SELECT 1 FROM {T_ENT} e WHERE e.resource_id = r.id AND e.kind = s.kind AND e.name = s.name
+              AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self)
+            GROUP BY r.id, s.kind, s.name, s.cascade_to, s.applies_to_self""",
+        [conn_id, run_id],
+    )
+
+
+@transaction.atomic
+def confirm_held(run: SyncRun, *, actor) -> SyncRun:
+    """Apply a held run (the security role has checked the removals)."""
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != SyncStatus.HELD:
+        raise ValueError(f"run {run.pk} is {run.status}, not held")
+    newer = run.connector.runs.filter(applied_at__isnull=False, started_at__gt=run.started_at).exists()
+    if newer:
+        raise ValueError(f"run {run.pk} is older than the current state; discard it and sync again")
+    run.counts.update(compare(run))
+    apply(run)
+    SyncRun.objects.filter(pk=run.pk).update(confirmed_by=actor)
+    run.refresh_from_db()
+    return run
+
+
+def discard_held(run: SyncRun, *, actor) -> SyncRun:
+    if run.status != SyncStatus.HELD:
+        raise ValueError(f"run {run.pk} is {run.status}, not held")
+    staging.clear(run.pk)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.DISCARDED, confirmed_by=actor)
+    run.refresh_from_db()
+    return run
