@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from urllib.parse import urlsplit
 
 from django.db import transaction
 
 from .base import ConfigurationError
 from .models import Connector
-from .netguard import check_url
+from .netguard import NetGuard
 from .registry import connector_class
 from .secrets import validate_reference
+
+log = logging.getLogger(__name__)
 
 
 def normalize_options(raw: list[tuple[str, str]], cls) -> dict:
@@ -28,7 +32,9 @@ def normalize_options(raw: list[tuple[str, str]], cls) -> dict:
 
 
 @transaction.atomic
-def do_add_connector(*, name: str, kind: str, base_url: str | None, options: dict, secrets: dict, actor=None) -> Connector:
+def do_add_connector(
+    *, name: str, kind: str, base_url: str | None, options: dict, secrets: dict, actor=None
+) -> Connector:
     cls = connector_class(kind)
     if Connector.objects.filter(name=name).exists():
         raise ConfigurationError(f"a connector named {name} already exists")
@@ -44,7 +50,13 @@ def do_add_connector(*, name: str, kind: str, base_url: str | None, options: dic
     for ref in secrets.values():
         validate_reference(ref)
     allow_private = str(options.get("allow_private_network", "")).lower() == "true"
-    check_url(cls.api_url(base_url), allow_private=allow_private)
+    guard = NetGuard(allow_private=allow_private)
+    host, port = guard.check_url_syntax(cls.api_url(base_url))
+    try:
+        guard.addresses(host, port)
+    except (socket.gaierror, UnicodeError):
+        # Names may resolve only where syncs run; every connection is checked again at connect time.
+        log.warning("connector %s: host %s does not resolve here; it is checked again at each connection", name, host)
     return Connector.objects.create(name=name, kind=kind, base_url=base_url, options=options, secrets=secrets)
 
 

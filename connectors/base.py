@@ -106,9 +106,11 @@ class GrantRecord:
     @property
     def key(self) -> str:
         """Same grant across runs: holder, resource, kind and path (not the permission)."""
-        holder = f"a:{self.account_external_id}" if self.account_external_id is not None else f"g:{self.group_external_id}"
+        holder = (
+            f"a:{self.account_external_id}" if self.account_external_id is not None else f"g:{self.group_external_id}"
+        )
         raw = "\x1f".join((holder, self.resource_external_id, self.kind, self.via, str(self.applies_to_self)))
-        return hashlib.sha1(raw.encode()).hexdigest()
+        return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
 
 
 Record = AccountRecord | ResourceRecord | GrantRecord
@@ -116,7 +118,7 @@ Record = AccountRecord | ResourceRecord | GrantRecord
 
 def digest(*parts) -> str:
     """Stable hash of a record's content, to detect changed rows without comparing columns."""
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass

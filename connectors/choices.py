@@ -37,7 +37,7 @@ class AccountType(models.TextChoices):
     SERVICE_ACCOUNT = "service_account"
     ROBOT = "robot"
     DEPLOY_KEY = "deploy_key"
-    ACCESS_TOKEN = "access_token"
+    ACCESS_TOKEN = "access_token"  # noqa: S105 - an account type, not a secret
     APP_INSTALLATION = "app_installation"
     GROUP = "group"
     USER_OR_GROUP = "user_or_group"

@@ -37,4 +37,6 @@ def _secret_ref(connector: Connector, key: str) -> str:
     try:
         return connector.secrets[key]
     except KeyError:
-        raise ConfigurationError(f"connector {connector.name} has no secret {key}= (add --secret {key}=env:NAME)") from None
+        raise ConfigurationError(
+            f"connector {connector.name} has no secret {key}= (add --secret {key}=env:NAME)"
+        ) from None

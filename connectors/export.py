@@ -45,7 +45,10 @@ class _Snapshot:
         last = runs.order_by("-applied_at").first()
         self.last_seen = last.applied_at if last else None
         self.resources = {
-            r["id"]: r for r in Resource.objects.filter(connector=connector).values("id", "type", "external_id", "path", "parent_id")
+            r["id"]: r
+            for r in Resource.objects.filter(connector=connector).values(
+                "id", "type", "external_id", "path", "parent_id"
+            )
         }
         self.children: dict[int, list[int]] = defaultdict(list)
         for r in self.resources.values():
@@ -58,9 +61,9 @@ class _Snapshot:
             )
         }
         self._members: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for holder, group in self.grants.filter(entitlement__kind=GrantKind.MEMBERSHIP, account__isnull=False).values_list(
-            "account_id", "resource_id"
-        ):
+        for holder, group in self.grants.filter(
+            entitlement__kind=GrantKind.MEMBERSHIP, account__isnull=False
+        ).values_list("account_id", "resource_id"):
             self._members[group].append(holder)
         self._member_cache: dict[int, list[int]] = {}
         self._descendant_cache: dict[tuple[int, str], list[int]] = {}
@@ -98,7 +101,13 @@ class _Snapshot:
 
     def account_row(self, account_id: int) -> dict:
         a = self.accounts[account_id]
-        return {"external_id": a["external_id"], "login": a["login"], "type": a["type"], "email": a["email"], "state": a["state"]}
+        return {
+            "external_id": a["external_id"],
+            "login": a["login"],
+            "type": a["type"],
+            "email": a["email"],
+            "state": a["state"],
+        }
 
     def group_row(self, resource_id: int) -> dict:
         r = self.resources[resource_id]
@@ -129,11 +138,25 @@ class _Snapshot:
 
 
 def _grant_values(qs):
-    return qs.values(
-        "id", "account_id", "group_id", "resource_id", "via", "valid_from", "last_seen_at",
-        "entitlement__kind", "entitlement__name", "entitlement__level", "entitlement__cascade_to",
-        "entitlement__cascade_level", "entitlement__applies_to_self",
-    ).order_by("id").iterator(chunk_size=2000)
+    return (
+        qs.values(
+            "id",
+            "account_id",
+            "group_id",
+            "resource_id",
+            "via",
+            "valid_from",
+            "last_seen_at",
+            "entitlement__kind",
+            "entitlement__name",
+            "entitlement__level",
+            "entitlement__cascade_to",
+            "entitlement__cascade_level",
+            "entitlement__applies_to_self",
+        )
+        .order_by("id")
+        .iterator(chunk_size=2000)
+    )
 
 
 def rows(connectors: list[Connector], filters: Filters, *, as_granted: bool) -> Iterator[dict]:
@@ -199,9 +222,22 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
 
 
 CSV_FIELDS = [
-    "connector", "system", "account_external_id", "account_login", "account_type", "account_email", "account_state",
-    "resource_type", "resource_external_id", "resource_path", "permission", "level", "via", "grant_kind",
-    "first_seen", "last_seen",
+    "connector",
+    "system",
+    "account_external_id",
+    "account_login",
+    "account_type",
+    "account_email",
+    "account_state",
+    "resource_type",
+    "resource_external_id",
+    "resource_path",
+    "permission",
+    "level",
+    "via",
+    "grant_kind",
+    "first_seen",
+    "last_seen",
 ]
 
 

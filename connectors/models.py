@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .querysets import GrantQuerySet
 from .choices import AccountState, AccountType, GrantKind, Level, ResourceType, SyncStatus
+from .querysets import GrantQuerySet
 
 
 class Connector(models.Model):
@@ -240,7 +240,7 @@ class Grant(models.Model):
 # the run is applied, failed or discarded; a held run keeps them until then.
 
 
-class StagedAccount(models.Model):
+class StagedAccount(models.Model):  # noqa: DJ008 - rows live for one sync
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_index=False)
     external_id = models.CharField(max_length=300)
     login = models.CharField(max_length=300)
@@ -259,13 +259,13 @@ class StagedAccount(models.Model):
         indexes = [models.Index(fields=["run", "external_id"])]
 
 
-class StagedResource(models.Model):
+class StagedResource(models.Model):  # noqa: DJ008 - rows live for one sync
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_index=False)
     external_id = models.CharField(max_length=300)
     type = models.CharField(max_length=30)
     path = models.CharField(max_length=1000)
     name = models.CharField(max_length=300)
-    parent_external_id = models.CharField(max_length=300, null=True)
+    parent_external_id = models.CharField(max_length=300, null=True)  # noqa: DJ001 - NULL means no holder/parent
     attributes = models.JSONField()
     digest = models.CharField(max_length=40)
 
@@ -273,12 +273,12 @@ class StagedResource(models.Model):
         indexes = [models.Index(fields=["run", "external_id"])]
 
 
-class StagedGrant(models.Model):
+class StagedGrant(models.Model):  # noqa: DJ008 - rows live for one sync
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=40)
     digest = models.CharField(max_length=40)
-    account_external_id = models.CharField(max_length=300, null=True)
-    group_external_id = models.CharField(max_length=300, null=True)
+    account_external_id = models.CharField(max_length=300, null=True)  # noqa: DJ001 - NULL means no holder/parent
+    group_external_id = models.CharField(max_length=300, null=True)  # noqa: DJ001 - NULL means no holder/parent
     resource_external_id = models.CharField(max_length=300)
     kind = models.CharField(max_length=20)
     name = models.CharField(max_length=300)

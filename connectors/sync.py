@@ -159,7 +159,9 @@ def _check_references(run: SyncRun) -> None:
         [run.pk],
     )
     if dangling:
-        raise ValueError(f"the connector yielded {dangling} grant(s) referring to accounts or resources it did not list")
+        raise ValueError(
+            f"the connector yielded {dangling} grant(s) referring to accounts or resources it did not list"
+        )
     duplicates = _scalar(
         f"SELECT COUNT(*) FROM (SELECT key FROM {S_GRANT} WHERE run_id = %s GROUP BY key HAVING COUNT(*) > 1) d",
         [run.pk],
@@ -212,7 +214,8 @@ def apply(run: SyncRun) -> None:
     _execute(
         f"""UPDATE {T_GRANT} SET removed_run_id = %s, valid_to = %s, last_seen_at = %s
             WHERE connector_id = %s AND removed_run_id IS NULL AND NOT EXISTS (
-              SELECT 1 FROM {S_GRANT} s WHERE s.run_id = %s AND s.key = {T_GRANT}.key AND s.digest = {T_GRANT}.digest)""",
+              SELECT 1 FROM {S_GRANT} s
+              WHERE s.run_id = %s AND s.key = {T_GRANT}.key AND s.digest = {T_GRANT}.digest)""",
         [run_id, _db_time(now), _db_time(previous_at), conn_id, run_id],
     )
     _execute(
@@ -239,7 +242,8 @@ def _apply_accounts(conn_id: int, run_id: int) -> None:
     cols = "login, type, name, email, state, two_factor, is_admin, is_outside, last_active_at, attributes, digest"
     _execute(
         f"""UPDATE {T_ACC} SET ({cols}, present, removed_run_id) =
-              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)
+              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_ACC} s
+               WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)
             WHERE connector_id = %s AND EXISTS (
               SELECT 1 FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id
               AND (s.digest <> {T_ACC}.digest OR NOT {T_ACC}.present))""",
@@ -264,7 +268,8 @@ def _apply_resources(conn_id: int, run_id: int) -> None:
     cols = "type, path, name, attributes, digest"
     _execute(
         f"""UPDATE {T_RES} SET ({cols}, present, removed_run_id) =
-              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
+              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_RES} s
+               WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
             WHERE connector_id = %s AND EXISTS (
               SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id
               AND (s.digest <> {T_RES}.digest OR NOT {T_RES}.present))""",

@@ -8,7 +8,7 @@ from connectors.actions import do_add_connector, do_remove_connector, normalize_
 from connectors.base import ConnectorError
 from connectors.client import build_connector
 from connectors.models import Connector
-from connectors.registry import connector_class, known_kinds
+from connectors.registry import connector_class
 
 
 def key_value(text: str) -> tuple[str, str]:
