@@ -1,0 +1,526 @@
+"""GitHub (github.com and Enterprise Server): who can reach one organization, and how.
+
+Reads the REST API, version 2022-11-28 (https://docs.github.com/en/rest/about-the-rest-api/api-versions),
+and records each grant where GitHub makes it: ownership, membership and the base permission on the
+organization; team memberships on teams; team, direct, deploy-key and invitation grants on repositories.
+Lists use per_page=100 and follow Link headers only
+(https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api).
+
+Fail closed: a 404 on a list that must exist means a missing scope or an invisible organization, never
+"empty" (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#404-not-found-for-an-existing-resource).
+
+Known limitations of the REST read, to be lifted by the GraphQL mode:
+- a direct collaborator's role_name is their highest role from any source (org, team, repository);
+- team member lists include child-team members, and the per-user membership check is documented the
+  same way, so on github.com a parent-and-child member may be recorded at both teams (see github_teams);
+- an app installed on selected repositories is recorded on the organization only: listing the selected
+  repositories needs an installation token (GET /installation/repositories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from ..base import (
+    AccountRecord,
+    BaseConnector,
+    ConnectorError,
+    GrantRecord,
+    OptionSpec,
+    PermissionProblem,
+    Record,
+    ResourceRecord,
+)
+from ..choices import AccountState, AccountType, GrantKind, Level, ResourceType
+from ..http import HttpError
+from .github_roles import (
+    BASE_PERMISSION_LEVELS,
+    ROLE_LEVELS,
+    TEAM_ROLE_LEVELS,
+    app_permissions,
+    repository_role,
+)
+from .github_teams import immediate_members, parents_first
+
+API_VERSION = "2022-11-28"
+PER_PAGE = 100
+
+
+class GitHubConnector(BaseConnector):
+    kind = "github"
+    label = "GitHub (cloud and Enterprise Server)"
+    default_base_url = "https://api.github.com"
+    option_specs = {"org": OptionSpec(required=True, help="login of the organization to inventory")}
+    secret_names = ("token",)
+    # Revocation comes later: a grant's via (direct, team:ORG/SLUG, membership, org_owner, invitation) with
+    # its account type (user, deploy key, app) and external ids already name the one REST call that removes it.
+    revocable = frozenset()
+
+    @classmethod
+    def api_url(cls, base_url: str) -> str:
+        """api.github.com (and GHE.com's api.SUBDOMAIN.ghe.com) as is; Enterprise Server under /api/v3."""
+        url = base_url.rstrip("/")
+        host = (urlsplit(url).hostname or "").lower()
+        if host == "github.com":
+            return "https://api.github.com"
+        if (
+            host == "api.github.com"
+            or (host.startswith("api.") and host.endswith(".ghe.com"))
+            or url.endswith("/api/v3")
+        ):
+            return url
+        return f"{url}/api/v3"
+
+    @property
+    def org(self) -> str:
+        return self.config.options["org"]
+
+    def auth_headers(self) -> dict[str, str]:
+        # https://docs.github.com/en/rest/authentication/authenticating-to-the-rest-api
+        return {
+            "Authorization": f"Bearer {self.config.secret('token')}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+
+    # --- test ---------------------------------------------------------------
+
+    def test(self) -> str:
+        org = self._get_org()
+        login = org["login"]
+        plan = (org.get("plan") or {}).get("name") or "not shown (owners only)"
+        try:
+            # https://docs.github.com/en/rest/users/users#get-the-authenticated-user
+            me = self.http.get("/user").data["login"]
+        except PermissionProblem:
+            return f"organization {login}, plan {plan}; not a user token, so ownership is unknown"
+        # https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user
+        membership = self.http.request("GET", f"/orgs/{login}/memberships/{me}", ok=(200, 404))
+        data = membership.data if membership.status == 200 else {}
+        owner = data.get("role") == "admin" and data.get("state") == "active"
+        return f"organization {login}, plan {plan}; token user {me} is {'an owner' if owner else 'not an owner'}"
+
+    # --- fetch --------------------------------------------------------------
+
+    def fetch(self) -> Iterator[Record]:
+        """Every record once: the first version of an account or resource wins (org members come first).
+
+        Grants are deduplicated by key too: a list that shifts between two pages can repeat an item.
+        """
+        seen: set[str] = set()
+        for record in self._records():
+            key = f"grant:{record.key}" if isinstance(record, GrantRecord) else record.external_id
+            if key in seen:
+                continue
+            seen.add(key)
+            yield record
+
+    def _records(self) -> Iterator[Record]:
+        org_json = self._get_org()
+        org = self.extract_organization(org_json)
+        base = self.base_permission_grant(org_json, org)  # first: it fails fast for a token that is not an owner's
+        yield org
+        login = org.path
+
+        # https://docs.github.com/en/rest/teams/teams#list-teams
+        teams = parents_first(list(self._list(f"/orgs/{login}/teams", needs="read:org")))
+        for team in teams:
+            yield self.extract_team(team, org)
+
+        # https://docs.github.com/en/rest/repos/repos#list-organization-repositories
+        repos: list[tuple[ResourceRecord, str]] = []
+        for repo_json in self._list(f"/orgs/{login}/repos", {"type": "all"}, needs="repo"):
+            repo = self.extract_repository(repo_json, org)
+            repos.append((repo, repo_json["full_name"]))
+            yield repo
+
+        yield from self._members(org)
+        yield from self._outside_collaborators(org)
+        yield from self._invitations(org)
+        yield from self._installations(org)
+        if base is not None:
+            yield base
+        yield from self._teams(org, teams)
+        yield from self._repositories(repos)
+
+    def _members(self, org: ResourceRecord) -> Iterator[Record]:
+        # https://docs.github.com/en/rest/orgs/members#list-organization-members
+        path = f"/orgs/{org.path}/members"
+        two_factor = self._two_factor(path)
+        owners: set[int] = set()
+        for user in self._list(path, {"role": "admin"}, needs="read:org"):
+            owners.add(user["id"])
+            account = self.extract_account(user, **two_factor.fields(user))
+            yield account
+            owner = ("admin", Level.OWNER, "org_owner")
+            cascade = {"cascade_to": ("repository",), "cascade_level": Level.ADMIN}
+            yield _grant(account, org.external_id, GrantKind.MEMBERSHIP, *owner, **cascade)
+        for user in self._list(path, {"role": "member"}, needs="read:org"):
+            if user["id"] in owners:  # promoted between the two lists
+                continue
+            account = self.extract_account(user, **two_factor.fields(user))
+            yield account
+            yield _grant(account, org.external_id, GrantKind.MEMBERSHIP, "member", Level.READ, "membership")
+
+    def _outside_collaborators(self, org: ResourceRecord) -> Iterator[Record]:
+        """Accounts only: their access is on repositories, read there as direct collaborators."""
+        # https://docs.github.com/en/rest/orgs/outside-collaborators#list-outside-collaborators-for-an-organization
+        path = f"/orgs/{org.path}/outside_collaborators"
+        two_factor = self._two_factor(path)
+        for user in self._list(path, needs="read:org"):
+            yield self.extract_account(user, is_outside=True, **two_factor.fields(user))
+
+    def _invitations(self, org: ResourceRecord) -> Iterator[Record]:
+        # https://docs.github.com/en/rest/orgs/members#list-pending-organization-invitations
+        for invitation in self._list(f"/orgs/{org.path}/invitations", needs="admin:org, as an owner"):
+            account = self.extract_invitation(invitation)
+            yield account
+            role = invitation.get("role") or "direct_member"
+            level = Level.OWNER if role == "admin" else Level.READ
+            yield _grant(account, org.external_id, GrantKind.INVITATION, role, level, "invitation")
+
+    def _installations(self, org: ResourceRecord) -> Iterator[Record]:
+        # https://docs.github.com/en/rest/orgs/orgs#list-app-installations-for-an-organization
+        path = f"/orgs/{org.path}/installations"
+        for installation in self._list(path, key="installations", needs="admin:org (read:org), as an owner"):
+            account = self.extract_installation(installation)
+            yield account
+            permission, level = self.extract_app_permissions(installation.get("permissions") or {})
+            everywhere = installation.get("repository_selection") == "all"
+            yield _grant(
+                account,
+                org.external_id,
+                GrantKind.PERMISSION,
+                permission,
+                level,
+                "direct",
+                cascade_to=("repository",) if everywhere else (),
+                cascade_level=level if everywhere else None,
+                # Selected repositories are not listed to org tokens: the grant stays on the org (module docstring).
+                applies_to_self=not everywhere,
+                attributes={} if everywhere else {"repositories": "selected"},
+            )
+
+    def _teams(self, org: ResourceRecord, teams: list[dict]) -> Iterator[Record]:
+        login = org.path
+
+        def read(team: dict) -> tuple[dict[str, tuple[dict, str]], list[Record]]:
+            # https://docs.github.com/en/rest/teams/members#list-team-members
+            # https://docs.github.com/en/rest/teams/teams#list-team-repositories
+            base = f"/orgs/{login}/teams/{team['slug']}"
+            listed: dict[str, tuple[dict, str]] = {}
+            for role in ("maintainer", "member"):
+                for user in self._list(f"{base}/members", {"role": role}, needs="read:org"):
+                    listed.setdefault(user["login"], (_compact_user(user), role))
+            grants: list[Record] = []
+            for repo_json in self._list(f"{base}/repos", needs="read:org and repo"):
+                repo = self.extract_repository(repo_json, org)
+                permission, level = self.extract_role(repo_json.get("role_name"), repo_json.get("permissions"))
+                grants.append(repo)  # already yielded unless created mid-sync; fetch() drops the duplicate
+                grants.append(
+                    GrantRecord(
+                        group_external_id=_team_id(team),
+                        resource_external_id=repo.external_id,
+                        kind=GrantKind.PERMISSION,
+                        permission=permission,
+                        level=level,
+                        via=f"team:{login}/{team['slug']}",
+                    )
+                )
+            return listed, grants
+
+        listed_by_team: dict[int, dict[str, tuple[dict, str]]] = {}
+        repo_grants: list[Record] = []
+        for team, (listed, grants) in zip(teams, self.http.imap(read, teams), strict=True):
+            listed_by_team[team["id"]] = listed
+            repo_grants.extend(grants)
+
+        def confirm(item: tuple[dict, str]) -> str | None:
+            """The user's role on this very team, or None when they are only in a child team."""
+            # https://docs.github.com/en/rest/teams/members#get-team-membership-for-a-user
+            team, username = item
+            path = f"/orgs/{login}/teams/{team['slug']}/memberships/{username}"
+            response = self.http.request("GET", path, ok=(200, 404))
+            if response.status == 404 or response.data.get("state") != "active":
+                return None
+            return response.data.get("role")
+
+        immediate = immediate_members(teams, listed_by_team, lambda items: self.http.imap(confirm, items))
+        for team in teams:
+            for user, role in immediate[team["id"]]:
+                account = self.extract_account(user)
+                yield account
+                level = TEAM_ROLE_LEVELS.get(role, Level.READ)
+                yield _grant(account, _team_id(team), GrantKind.MEMBERSHIP, role, level, "membership")
+        yield from repo_grants
+
+    def _repositories(self, repos: list[tuple[ResourceRecord, str]]) -> Iterator[Record]:
+        def read(item: tuple[ResourceRecord, str]) -> list[Record]:
+            repo, full_name = item
+            base = f"/repos/{full_name}"
+            records: list[Record] = []
+
+            def add(account: AccountRecord, kind: str, permission: str, level: Level, via: str) -> None:
+                records.extend((account, _grant(account, repo.external_id, kind, permission, level, via)))
+
+            # https://docs.github.com/en/rest/collaborators/collaborators#list-repository-collaborators
+            # With REST, role_name is the highest role from any source even for affiliation=direct (CONTRACT);
+            # the GraphQL mode will record the direct grant's own role.
+            for user in self._list(f"{base}/collaborators", {"affiliation": "direct"}, needs="repo, with push access"):
+                account = self.extract_account(user)
+                permission, level = self.extract_role(user.get("role_name"), user.get("permissions"))
+                add(account, GrantKind.PERMISSION, permission, level, "direct")
+            # https://docs.github.com/en/rest/collaborators/invitations#list-repository-invitations
+            for invitation in self._list(f"{base}/invitations", needs="repo, with admin on the repository"):
+                account = self.extract_repository_invitation(invitation)
+                permission = invitation.get("permissions") or "read"
+                level = ROLE_LEVELS.get(permission, Level.READ)
+                add(account, GrantKind.INVITATION, permission, level, "invitation")
+            # https://docs.github.com/en/rest/deploy-keys/deploy-keys#list-deploy-keys
+            for key in self._list(f"{base}/keys", needs="repo, with admin on the repository"):
+                account = self.extract_deploy_key(key, repo)
+                # A key that does not say it is read-only is counted as writable (fail closed).
+                permission, level = ("read", Level.READ) if key.get("read_only") is True else ("write", Level.WRITE)
+                add(account, GrantKind.PERMISSION, permission, level, "direct")
+            return records
+
+        for records in self.http.imap(read, repos):
+            yield from records
+
+    # --- requests -----------------------------------------------------------
+
+    def _get_org(self) -> dict:
+        # https://docs.github.com/en/rest/orgs/orgs#get-an-organization
+        try:
+            response = self.http.get(f"/orgs/{self.org}")
+        except HttpError as exc:
+            if exc.status == 404:
+                raise PermissionProblem(
+                    f"GitHub answered 404 for /orgs/{self.org}: the organization does not exist or the token "
+                    "(needs read:org) cannot see it"
+                ) from exc
+            raise
+        _check_scopes(response.headers.get("x-oauth-scopes"))
+        return response.data
+
+    def _list(self, path: str, params: dict | None = None, *, needs: str, key: str | None = None) -> Iterator[dict]:
+        """Every item of a paginated list; a 404 is a permission problem, never an empty list."""
+        try:
+            for page in self.http.paginate(path, {**(params or {}), "per_page": PER_PAGE}):
+                items = page.data[key] if key else page.data
+                if not isinstance(items, list):
+                    raise ConnectorError(f"GitHub answered {path} with something other than a list", permanent=True)
+                yield from items
+        except HttpError as exc:
+            if exc.status == 404:
+                raise PermissionProblem(
+                    f"GitHub answered 404: the token cannot see {path} (needs {needs}), or it vanished during "
+                    "the sync; not treated as empty"
+                ) from exc
+            raise
+
+    def _two_factor(self, path: str) -> _TwoFactor:
+        """Who lacks 2FA, from the owner-only filter; unknown (with the reason) for other tokens."""
+        try:
+            disabled = {user["id"] for user in self._list(path, {"filter": "2fa_disabled"}, needs="read:org")}
+        except HttpError as exc:
+            if exc.status != 422:  # "Only owners can use this filter."
+                raise
+            return _TwoFactor(None, _message(exc) or "GitHub refused the 2fa_disabled filter (owners only)")
+        return _TwoFactor(disabled, "")
+
+    # --- extract hooks: raw payload -> records --------------------------------
+
+    def extract_organization(self, org: dict) -> ResourceRecord:
+        return ResourceRecord(
+            external_id=f"org:{org['id']}",
+            type=ResourceType.ORGANIZATION,
+            path=org["login"],
+            name=org.get("name") or org["login"],
+            attributes={
+                "default_repository_permission": org.get("default_repository_permission"),
+                "two_factor_requirement_enabled": org.get("two_factor_requirement_enabled"),
+            },
+        )
+
+    def base_permission_grant(self, org_json: dict, org: ResourceRecord) -> GrantRecord | None:
+        """The base role every member has on every repository, held by the org as a group."""
+        base = org_json.get("default_repository_permission")
+        if base is None:
+            # Only owners (admin:org) see it; without it every member's baseline access would be missing.
+            raise PermissionProblem(
+                f"GET /orgs/{org.path} did not include default_repository_permission: the token must belong to "
+                "an owner (classic token with admin:org or read:org, or an app with organization administration read)"
+            )
+        if base == "none":
+            return None
+        level = BASE_PERMISSION_LEVELS.get(base)
+        if level is None:
+            raise ConnectorError(f"unknown default_repository_permission {base!r} on {org.path}", permanent=True)
+        return GrantRecord(
+            group_external_id=org.external_id,
+            resource_external_id=org.external_id,
+            kind=GrantKind.PERMISSION,
+            permission=base,
+            level=level,
+            via="org_base_permission",
+            cascade_to=("repository",),
+            cascade_level=level,
+            applies_to_self=False,
+        )
+
+    def extract_team(self, team: dict, org: ResourceRecord) -> ResourceRecord:
+        parent = team.get("parent")
+        return ResourceRecord(
+            external_id=_team_id(team),
+            type=ResourceType.TEAM,
+            path=f"{org.path}/team/{team['slug']}",
+            name=team.get("name") or team["slug"],
+            parent_external_id=f"team:{parent['id']}" if parent else org.external_id,
+            attributes={"privacy": team.get("privacy")},
+        )
+
+    def extract_repository(self, repo: dict, org: ResourceRecord) -> ResourceRecord:
+        return ResourceRecord(
+            external_id=f"repo:{repo['id']}",
+            type=ResourceType.REPOSITORY,
+            path=f"{org.path}/{repo['name']}",
+            name=repo["name"],
+            parent_external_id=org.external_id,
+            attributes={
+                "visibility": repo.get("visibility") or ("private" if repo.get("private") else "public"),
+                "private": bool(repo.get("private")),
+                "archived": bool(repo.get("archived")),
+                "fork": bool(repo.get("fork")),
+            },
+        )
+
+    def extract_account(
+        self, user: dict, *, two_factor: bool | None = None, is_outside: bool = False, attributes: dict | None = None
+    ) -> AccountRecord:
+        return AccountRecord(
+            external_id=f"user:{user['id']}",
+            login=user["login"],
+            type=AccountType.BOT if user.get("type") == "Bot" else AccountType.HUMAN,
+            name=user.get("name") or "",
+            email=user.get("email") or "",
+            two_factor=two_factor,
+            is_admin=bool(user.get("site_admin")),
+            is_outside=is_outside,
+            attributes=attributes or {},
+        )
+
+    def extract_invitation(self, invitation: dict) -> AccountRecord:
+        """A pending org invitation; an email-only invitation's login is the email (CONTRACT)."""
+        email = invitation.get("email") or ""
+        return AccountRecord(
+            external_id=f"invitation:{invitation['id']}",
+            login=invitation.get("login") or email or f"invitation:{invitation['id']}",
+            email=email,
+            state=AccountState.PENDING,
+            attributes={"created_at": invitation.get("created_at"), "team_count": invitation.get("team_count")},
+        )
+
+    def extract_repository_invitation(self, invitation: dict) -> AccountRecord:
+        """A pending repository invitation; its own id space, apart from org invitations."""
+        invitee = invitation.get("invitee") or {}
+        email = invitation.get("email") or ""
+        return AccountRecord(
+            external_id=f"repo_invitation:{invitation['id']}",
+            login=invitee.get("login") or email or f"repo_invitation:{invitation['id']}",
+            email=email,
+            state=AccountState.PENDING,
+            attributes={"created_at": invitation.get("created_at"), "user_id": invitee.get("id")},
+        )
+
+    def extract_deploy_key(self, key: dict, repo: ResourceRecord) -> AccountRecord:
+        return AccountRecord(
+            external_id=f"deploy_key:{key['id']}",
+            login=f"deploy_key:{repo.path}:{key['id']}",
+            type=AccountType.DEPLOY_KEY,
+            name=key.get("title") or "",
+            attributes={"created_at": key.get("created_at"), "read_only": key.get("read_only") is True},
+        )
+
+    def extract_installation(self, installation: dict) -> AccountRecord:
+        slug = installation.get("app_slug") or str(installation.get("app_id"))
+        return AccountRecord(
+            external_id=f"app_installation:{installation['id']}",
+            login=f"app:{slug}",
+            type=AccountType.APP_INSTALLATION,
+            name=slug,
+            state=AccountState.SUSPENDED if installation.get("suspended_at") else AccountState.ACTIVE,
+            attributes={
+                "app_id": installation.get("app_id"),
+                "permissions": installation.get("permissions") or {},
+                "repository_selection": installation.get("repository_selection"),
+                "suspended_at": installation.get("suspended_at"),
+            },
+        )
+
+    def extract_role(self, role_name: str | None, permissions: dict | None) -> tuple[str, Level]:
+        """(permission verbatim, level); a custom role takes its base role's level, read from the booleans."""
+        return repository_role(role_name, permissions)
+
+    def extract_app_permissions(self, permissions: dict[str, str]) -> tuple[str, Level]:
+        """A compact, sorted permission string and the highest level among the map's values."""
+        return app_permissions(permissions)
+
+
+class _TwoFactor:
+    """2FA state of the members of one list: disabled ids when known, else the reason it is not."""
+
+    def __init__(self, disabled: set[int] | None, reason: str):
+        self.disabled, self.reason = disabled, reason
+
+    def fields(self, user: dict) -> dict:
+        if self.disabled is None:
+            return {"two_factor": None, "attributes": {"two_factor_unknown_reason": self.reason}}
+        return {"two_factor": user["id"] not in self.disabled}
+
+
+def _grant(
+    account: AccountRecord, resource_id: str, kind: str, permission: str, level: Level, via: str, **extra
+) -> GrantRecord:
+    """A grant held by an account (group-held grants are built where they occur)."""
+    return GrantRecord(
+        account_external_id=account.external_id,
+        resource_external_id=resource_id,
+        kind=kind,
+        permission=permission,
+        level=level,
+        via=via,
+        **extra,
+    )
+
+
+def _check_scopes(header: str | None) -> None:
+    """A classic token lacking repo sees public repositories only, silently: refuse it up front.
+
+    Only classic tokens send X-OAuth-Scopes
+    (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps); fine-grained and
+    app tokens are caught by the 404s of the lists they cannot read.
+    """
+    if header is None:
+        return
+    scopes = {scope.strip() for scope in header.split(",")}
+    missing = [] if "repo" in scopes else ["repo"]
+    if not scopes & {"read:org", "write:org", "admin:org"}:
+        missing.append("read:org")
+    if missing:
+        raise PermissionProblem(f"the token lacks the {' and '.join(missing)} scope (it has: {header or 'none'})")
+
+
+def _team_id(team: dict) -> str:
+    return f"team:{team['id']}"
+
+
+def _compact_user(user: dict) -> dict:
+    """Keep only what extract_account reads: team lists are held in memory for the immediacy check."""
+    return {key: user.get(key) for key in ("id", "login", "type", "site_admin")}
+
+
+def _message(exc: HttpError) -> str:
+    data = getattr(exc.response, "data", None)
+    return data.get("message", "") if isinstance(data, dict) else ""
