@@ -172,12 +172,16 @@ else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery" / "results").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # A host name only silences kombu's "No hostname was supplied" warning; the transport ignores it.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir),
         "store_processed": False,
+        # Exchange bindings (remote control, events): kombu's default is ./control, relative to
+        # each process's working directory, so processes started elsewhere would not see each other.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -208,8 +212,8 @@ SYNC_STALE_AFTER_SECONDS = env_int("SYNC_STALE_AFTER_SECONDS", 900)
 HTTP_TIMEOUT_SECONDS = env_float("HTTP_TIMEOUT_SECONDS", 30.0)
 HTTP_MAX_RETRIES = env_int("HTTP_MAX_RETRIES", 4)
 HTTP_MAX_CONCURRENCY = env_int("HTTP_MAX_CONCURRENCY", 8)
-# Longest single wait for a rate-limit reset; a longer wait fails the run (transient).
-HTTP_MAX_RATE_LIMIT_WAIT_SECONDS = env_int("HTTP_MAX_RATE_LIMIT_WAIT_SECONDS", 3600)
+# Longest single wait for a rate-limit reset (an hourly window plus a margin); longer fails the run.
+HTTP_MAX_RATE_LIMIT_WAIT_SECONDS = env_int("HTTP_MAX_RATE_LIMIT_WAIT_SECONDS", 3660)
 
 if PRODUCTION:
     if not ALLOWED_HOSTS:

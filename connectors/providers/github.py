@@ -11,8 +11,8 @@ Fail closed: a 404 on a list that must exist means a missing scope or an invisib
 
 Known limitations of the REST read, to be lifted by the GraphQL mode:
 - a direct collaborator's role_name is their highest role from any source (org, team, repository);
-- team member lists include child-team members, and the per-user membership check is documented the
-  same way, so on github.com a parent-and-child member may be recorded at both teams (see github_teams);
+- team member lists (and the per-user membership call) include child-team members, so a user in a parent
+  and a child team with the same role is recorded at the child only (see github_teams);
 - an app installed on selected repositories is recorded on the organization only: listing the selected
   repositories needs an installation token (GET /installation/repositories).
 """
@@ -236,17 +236,7 @@ class GitHubConnector(BaseConnector):
             listed_by_team[team["id"]] = listed
             repo_grants.extend(grants)
 
-        def confirm(item: tuple[dict, str]) -> str | None:
-            """The user's role on this very team, or None when they are only in a child team."""
-            # https://docs.github.com/en/rest/teams/members#get-team-membership-for-a-user
-            team, username = item
-            path = f"/orgs/{login}/teams/{team['slug']}/memberships/{username}"
-            response = self.http.request("GET", path, ok=(200, 404))
-            if response.status == 404 or response.data.get("state") != "active":
-                return None
-            return response.data.get("role")
-
-        immediate = immediate_members(teams, listed_by_team, lambda items: self.http.imap(confirm, items))
+        immediate = immediate_members(teams, listed_by_team)
         for team in teams:
             for user, role in immediate[team["id"]]:
                 account = self.extract_account(user)

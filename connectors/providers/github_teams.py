@@ -1,19 +1,16 @@
 """Nested GitHub teams: parents before children, and who is an immediate member of which team.
 
-GitHub's team member lists include the members of child teams
-(https://docs.github.com/en/rest/teams/members#list-team-members), but a membership is granted, and
-revoked, at the team where the user was added. A user listed on a team and on none of its descendants
-is certainly an immediate member; only users listed on both need a per-user check, so the number of
-extra calls grows with overlapping memberships, not with team sizes.
-
-Caveat: GitHub documents "Get team membership for a user" with the same sentence about child teams, so on
-github.com the check may confirm a child-only member on the parent as well. That records one membership
-too many (never one too few), and effective access is unchanged either way, since child-team members
-reach the parent's grants anyway. GraphQL's Team.members(membership: IMMEDIATE) answers it exactly.
+GitHub's team member lists include the members of child teams, and so does the per-user membership
+call (https://docs.github.com/en/rest/teams/members#list-team-members and
+#get-team-membership-for-a-user), so REST cannot say exactly where a user listed on a team and on one
+of its descendants was added. We record such a user at the descendant, unless the role the parent's
+list reports differs from every role the descendants report: then the parent holds its own
+membership. Effective access is the same either way (child-team members reach the parent's grants);
+what can be missed is a second, identical membership on the parent, which shows up at the parent
+once the child membership is revoked. GraphQL's Team.members(membership: IMMEDIATE) answers exactly.
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 
 # login -> (user JSON, role from the list filter)
 Listed = dict[str, tuple[dict, str]]
@@ -33,42 +30,30 @@ def parents_first(teams: list[dict]) -> list[dict]:
     return sorted(teams, key=depth)
 
 
-def immediate_members(
-    teams: list[dict],
-    listed_by_team: dict[int, Listed],
-    confirm_many: Callable[[list[tuple[dict, str]]], Iterable[str | None]],
-) -> dict[int, list[tuple[dict, str]]]:
-    """team id -> [(user, role)] of its immediate members.
-
-    confirm_many receives (team, login) pairs for users listed on a team and on one of its descendants
-    and yields, in order, the user's role on that very team or None when they are only in a descendant.
-    """
+def immediate_members(teams: list[dict], listed_by_team: dict[int, Listed]) -> dict[int, list[tuple[dict, str]]]:
+    """team id -> [(user, role)] of the members added at that team (see the module docstring)."""
     children: dict[int, list[int]] = defaultdict(list)
     for team in teams:
         parent = team.get("parent")
         if parent and parent["id"] in listed_by_team:
             children[parent["id"]].append(team["id"])
 
-    def below(team_id: int) -> set[str]:
-        logins: set[str] = set()
+    def roles_below(team_id: int) -> dict[str, set[str]]:
+        roles: dict[str, set[str]] = defaultdict(set)
         stack = list(children[team_id])
         while stack:
             child = stack.pop()
-            logins.update(listed_by_team[child])
+            for login, (_user, role) in listed_by_team[child].items():
+                roles[login].add(role)
             stack.extend(children[child])
-        return logins
+        return roles
 
     immediate: dict[int, list[tuple[dict, str]]] = {}
-    ambiguous: list[tuple[dict, str]] = []
     for team in teams:
-        listed = listed_by_team[team["id"]]
-        in_descendants = below(team["id"])
-        immediate[team["id"]] = [entry for login, entry in listed.items() if login not in in_descendants]
-        ambiguous += [(team, login) for login in listed if login in in_descendants]
-
-    for (team, login), role in zip(ambiguous, confirm_many(ambiguous), strict=True):
-        if role is not None:
-            user, listed_role = listed_by_team[team["id"]][login]
-            # The checked role is the one on this team; the list filter may reflect a child team's role.
-            immediate[team["id"]].append((user, role or listed_role))
+        below = roles_below(team["id"])
+        immediate[team["id"]] = [
+            (user, role)
+            for login, (user, role) in listed_by_team[team["id"]].items()
+            if login not in below or role not in below[login]
+        ]
     return immediate

@@ -15,8 +15,8 @@ Shapes follow the GitHub REST API, version 2022-11-28 (docs.github.com/en/rest),
   https://docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api
 
 GitHub behaviours reproduced because they break naive connectors:
-* ``/teams/{slug}/members`` includes members of child teams; ``/teams/{slug}/memberships/{u}`` is 404 for
-  them (immediate members only). Org owners are reported with team role ``maintainer``.
+* ``/teams/{slug}/members`` and ``/teams/{slug}/memberships/{u}`` include members of child teams (with
+  the nearest team's role). Org owners are reported with team role ``maintainer``.
 * Child teams inherit their parent's repository grants (``affiliation=all`` reflects that).
 * ``role_name`` is the highest role from any source for ``affiliation=all``; custom repository roles rank
   just above their base role.
@@ -905,13 +905,14 @@ class GitHubSimulator(Simulator):
 
     def _get_team_membership(self, request: Request, token: Token, **params: str) -> Response:
         team, login = self._team(params), params["username"]
-        if login not in team.members:  # immediate members only: child-team members get 404
+        listed = self.org.team_members(team.slug)  # documented to include child-team members, like the list
+        if login not in listed:
             raise _fail(404, "Not Found", f"{DOCS}/teams/members#get-team-membership-for-a-user")
         return Response(
             200,
             {
                 "url": f"{request.base_url}/organizations/{self.org.id}/team/{team.id}/memberships/{login}",
-                "role": self.org.reported_team_role(login, team.members[login]),
+                "role": self.org.reported_team_role(login, listed[login]),
                 "state": "active",
             },
         )

@@ -571,9 +571,9 @@ class GitHubOrg:
         """The cheapest REST enumeration of everything: (path with query, items listed or None for a single object).
 
         Org members by ``role=admin`` and ``role=member`` plus the 2FA filters; per team the
-        ``role=maintainer`` and ``role=member`` lists and its repos; because team lists include
-        child-team members, one ``memberships/{u}`` check per user who also appears under a child team
-        (the only REST way to tell immediate members); per repository its direct collaborators,
+        ``role=maintainer`` and ``role=member`` lists and its repos (team lists and the per-user membership
+        call both include child-team members, so no per-user call can tell immediate members apart);
+        per repository its direct collaborators,
         invitations and deploy keys (team grants come from the team side); the selected repositories
         of each ``selected`` installation.
         """
@@ -594,16 +594,12 @@ class GitHubOrg:
             (f"{org}/installations", len(self.installations)),
             (f"{org}/teams", len(self.teams)),
         ]
-        children = self.children()
         for slug, team in self.teams.items():
             listed = {login: self.reported_team_role(login, role) for login, role in self.team_members(slug).items()}
             maintainers = sum(1 for role in listed.values() if role == "maintainer")
             plan.append((f"{org}/teams/{slug}/members?role=maintainer", maintainers))
             plan.append((f"{org}/teams/{slug}/members?role=member", len(listed) - maintainers))
             plan.append((f"{org}/teams/{slug}/repos", len(team.repos)))
-            under_children = {login for child in children[slug] for login in self.team_members(child)}
-            ordered = sorted(under_children, key=lambda login: self.users[login].id)
-            plan.extend((f"{org}/teams/{slug}/memberships/{login}", None) for login in ordered)
         plan.append((f"{org}/repos?type=all", len(self.repos)))
         for name, repo in self.repos.items():
             plan.append((f"/repos/{self.name}/{name}/collaborators?affiliation=direct", len(repo.collaborators)))
