@@ -240,3 +240,16 @@ def test_a_sync_that_would_remove_too_much_is_held_exit_3_until_confirmed(sim, o
     confirmed = manage("syncrun", "confirm", str(run_id), "--user", security_user.email)
     assert confirmed.returncode == 0, confirmed.stderr
     assert Grant.objects.current().count() < before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.subprocess
+def test_connector_test_reports_what_the_token_sees_and_fails_cleanly_on_a_bad_token(sim, connector):
+    ok = manage("connector", "test", "gh", env={"GH_E2E_TOKEN": TOKEN})
+    assert ok.returncode == 0, ok.stderr
+    assert "acme" in ok.stdout and "owner" in ok.stdout
+    bad_token = TOKEN[:-4] + "XXXX"
+    bad = manage("connector", "test", "gh", env={"GH_E2E_TOKEN": bad_token})
+    assert bad.returncode == 1
+    assert "401" in bad.stderr
+    assert bad_token not in bad.stdout + bad.stderr
