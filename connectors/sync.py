@@ -82,6 +82,18 @@ def run_sync(connector: Connector, *, trigger: str = "manual", connector_factory
     return run
 
 
+def summary(run: SyncRun) -> str:
+    """One line for logs, task results and the CLI."""
+    c = run.counts
+    parts = [f"{run.connector.name}: run {run.pk} {run.status}"]
+    if "added" in c:
+        parts.append(f"+{c['added']} -{c['removed']} ~{c['changed']} grants")
+    if "grants" in c:
+        parts.append(f"{c['accounts']} accounts, {c['resources']} resources, {c['grants']} grants read")
+    parts.append(f"{run.requests_made} requests ({run.requests_not_modified} not modified)")
+    return "; ".join(parts)
+
+
 def _describe(exc: Exception) -> str:
     return redact(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ConnectorError) else str(exc))
 
@@ -236,6 +248,10 @@ def apply(run: SyncRun) -> None:
     SyncRun.objects.filter(pk=run_id).update(
         status=SyncStatus.SUCCEEDED, applied_at=now, finished_at=now, counts=run.counts
     )
+    # Older held runs can no longer be applied on top of this state: drop them and their staged rows.
+    for held in SyncRun.objects.filter(connector_id=conn_id, status=SyncStatus.HELD).exclude(pk=run_id):
+        staging.clear(held.pk)
+        SyncRun.objects.filter(pk=held.pk).update(status=SyncStatus.DISCARDED, error=f"superseded by run {run_id}")
 
 
 def _apply_accounts(conn_id: int, run_id: int) -> None:

@@ -6,9 +6,8 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from .management.commands.sync import summary
 from .models import Connector
-from .sync import AlreadyRunning, run_sync
+from .sync import AlreadyRunning, run_sync, summary
 
 log = logging.getLogger(__name__)
 

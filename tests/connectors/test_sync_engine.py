@@ -168,3 +168,14 @@ def test_csv_cells_that_look_like_formulas_are_neutralized():
     assert export.csv_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert export.csv_safe("@evil") == "'@evil"
     assert export.csv_safe("alice") == "alice"
+
+
+def test_a_held_run_is_superseded_when_a_later_sync_applies(connector):
+    sync(connector, small_org(extra_members=("dave", "erin", "frank")))
+    held = sync(connector, small_org(drop=("user:bob", "user:carol", "user:dave", "user:erin", "user:frank")))
+    assert held.status == SyncStatus.HELD
+    later = sync(connector, small_org(extra_members=("dave", "erin", "frank")))
+    held.refresh_from_db()
+    assert later.status == SyncStatus.SUCCEEDED
+    assert (held.status, held.error) == (SyncStatus.DISCARDED, f"superseded by run {later.pk}")
+    assert not StagedGrant.objects.filter(run=held).exists()

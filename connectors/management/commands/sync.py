@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from connectors.choices import SyncStatus
 from connectors.models import Connector
-from connectors.sync import AlreadyRunning, run_sync
+from connectors.sync import AlreadyRunning, run_sync, summary
 
 
 class Command(BaseCommand):
@@ -48,14 +48,3 @@ class Command(BaseCommand):
             raise CommandError("some syncs failed")
         if held:
             raise SystemExit(3)
-
-
-def summary(run) -> str:
-    c = run.counts
-    parts = [f"{run.connector.name}: run {run.pk} {run.status}"]
-    if "added" in c:
-        parts.append(f"+{c['added']} -{c['removed']} ~{c['changed']} grants")
-    if "grants" in c:
-        parts.append(f"{c['accounts']} accounts, {c['resources']} resources, {c['grants']} grants read")
-    parts.append(f"{run.requests_made} requests ({run.requests_not_modified} not modified)")
-    return "; ".join(parts)
