@@ -7,6 +7,7 @@ REDIS_URL to Redis for the broker and the cache. PIPEACCESS_ENV=production
 turns on the hardened settings checked by `manage.py check --deploy`.
 """
 
+import os
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -89,8 +90,9 @@ else:
             # Sync workers and the web process share one file: wait for locks
             # instead of failing, and let readers proceed during a write.
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
-            # A file, not memory: tests start real Celery workers that must see the same database.
-            "TEST": {"NAME": str(VAR_DIR / "test-pipeaccess.sqlite3")},
+            # A file, not memory: tests start real Celery workers that must see the same database
+            # (they are given its path). One file per test process, so two test runs never share one.
+            "TEST": {"NAME": str(VAR_DIR / f"test-pipeaccess-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
