@@ -121,6 +121,54 @@ def digest(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()
 
 
+class Outcome:
+    """Normalized result of a revocation, whatever the upstream answered."""
+
+    REVOKED = "revoked"
+    ALREADY_ABSENT = "already_absent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An account or group principal as the inventory knows it (enough to address it upstream)."""
+
+    external_id: str
+    login: str
+    type: str
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resource as the inventory knows it."""
+
+    external_id: str
+    type: str
+    path: str
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GrantTarget:
+    """One recorded grant to take away: built from the inventory row, so revoke() needs no extra read to find it."""
+
+    kind: str
+    permission: str
+    level: Level
+    via: str
+    resource: Target
+    account: Principal | None = None
+    group: Target | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RevocationResult:
+    outcome: str
+    message: str = ""
+
+
 @dataclass
 class ConnectorConfig:
     """What a provider needs to run: no models, so providers stay testable alone."""
@@ -169,3 +217,15 @@ class BaseConnector(ABC):
     @abstractmethod
     def fetch(self) -> Iterator[Record]:
         """Stream every account, resource and grant. Raise ConnectorError on any failure."""
+
+    def cannot_revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> str | None:
+        """Why this grant cannot be revoked (or downgraded) by this connector, or None when it can."""
+        return f"{self.kind} connectors cannot revoke yet"
+
+    def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
+        """Remove the grant (or lower it to ``downgrade_to``) where it is made, then re-read to verify.
+
+        Returns revoked, already_absent (nothing to do: verified absent) or failed with the upstream's
+        message; raises Unsupported for what cannot_revoke() refuses.
+        """
+        raise Unsupported(self.cannot_revoke(grant, downgrade_to=downgrade_to) or "revocation is not supported")
