@@ -6,6 +6,10 @@ from .base import BaseConnector
 
 KINDS: dict[str, tuple[str, str]] = {
     "github": ("GitHub (cloud and Enterprise Server)", "connectors.providers.github.GitHubConnector"),
+    "harbor": ("Harbor", "connectors.providers.harbor.HarborConnector"),
+    "dockerhub": ("Docker Hub", "connectors.providers.dockerhub.DockerHubConnector"),
+    "artifactory": ("JFrog Artifactory", "connectors.providers.artifactory.ArtifactoryConnector"),
+    "quay": ("Quay (quay.io and self-hosted)", "connectors.providers.quay.QuayConnector"),
 }
 
 
