@@ -28,3 +28,31 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --select I --fix .
 	$(BIN)/ruff format .
+
+.PHONY: demo run
+
+# A simulated GitHub org, synced, with one user per role; web, worker and beat until Ctrl-C (see README).
+demo: venv
+	$(BIN)/python manage.py demo
+
+# Web, worker and beat on whatever is configured (DATABASE_URL, REDIS_URL), without demo data.
+run: venv
+	$(BIN)/python manage.py serve
+
+.PHONY: bench bench-small
+
+# The GitHub foundation benchmark (a few minutes): needs PostgreSQL, for COPY. DATABASE_URL if set, else the
+# database below (created if missing). The HTTP cache goes to Redis when REDIS_URL is set or one answers on
+# 127.0.0.1:6379: Django's file cache lists its whole directory on every write, which slows a full sync of
+# thousands of pages several-fold. Report: var/bench/github-foundation.json.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pipeaccess_bench
+BENCH_ENV = DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$$( \
+	$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1).close()" 2>/dev/null \
+	&& echo redis://127.0.0.1:6379/0)}"
+
+bench: venv
+	$(BENCH_ENV) $(BIN)/python manage.py bench
+
+# The same at a tenth of the size, to check the bench itself in under a minute.
+bench-small: venv
+	$(BENCH_ENV) $(BIN)/python manage.py bench --small

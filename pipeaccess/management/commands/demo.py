@@ -1,15 +1,11 @@
-"""make demo: a running PipeAccess against a simulated GitHub org, on the embedded default.
+"""make demo: a running PipeAccess against a simulated GitHub org, on the embedded defaults.
 
 Starts the GitHub simulator, registers a connector for it, syncs, creates one
 user per role (printing fresh passwords), then runs the web server, a Celery
-worker and beat until interrupted.
+worker and beat (as `serve` does) until Ctrl-C or SIGTERM, and stops them all.
 """
 
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,86 +16,89 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.actions import do_add_connector
+from connectors.choices import SyncStatus
 from connectors.models import Connector
-from connectors.sync import run_sync
+from connectors.sync import run_sync, summary
 from pipeaccess.roles import AUDITOR, REVIEWER, SECURITY, create_user, set_roles
 
+from .serve import ChildExited, Processes, interrupted_by_signals, listening, signals_deferred, start_services
+
+CONNECTOR_NAME = "demo-github"
 DEMO_USERS = [("security@demo.test", SECURITY), ("reviewer@demo.test", REVIEWER), ("auditor@demo.test", AUDITOR)]
+SIMULATOR_START_SECONDS = 30
 
 
 class Command(BaseCommand):
-    help = "Set up demo data against the simulators and run web, worker and beat."
+    help = "Set up demo data against the GitHub simulator, then run web, worker and beat until Ctrl-C."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8000, help="web port")
+        parser.add_argument("--port", type=int, default=8000, help="web server port (on 127.0.0.1)")
         parser.add_argument("--simulator-port", type=int, default=8111)
-        parser.add_argument("--no-serve", action="store_true", help="set up and sync, then exit")
+        parser.add_argument("--no-serve", action="store_true", help="set up and sync, then stop the simulator and exit")
 
     def handle(self, *args, port, simulator_port, no_serve, **options):
-        call_command("migrate", verbosity=0)
-        demo_dir = Path(settings.VAR_DIR) / "demo"
-        demo_dir.mkdir(parents=True, exist_ok=True)
-        token_file = demo_dir / "github-token"
-        processes: list[subprocess.Popen] = []
-        python = sys.executable
-        try:
-            processes.append(
-                subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    [
-                        python,
-                        "-m",
-                        "connectors.simulators",
-                        "github",
-                        "--port",
-                        str(simulator_port),
-                        "--seed",
-                        "7",
-                        "--members",
-                        "60",
-                        "--repos",
-                        "40",
-                        "--teams",
-                        "12",
-                        "--token-file",
-                        str(token_file),
-                    ],
-                )
-            )
-            _wait_for_port(simulator_port, processes[-1])
-            connector = self._connector(simulator_port, token_file)
+        with interrupted_by_signals(), Processes(self.stderr) as processes:
+            try:
+                self._run(processes, port=port, simulator_port=simulator_port, serve=not no_serve)
+            except ChildExited as exc:
+                raise CommandError(str(exc)) from None
+            except KeyboardInterrupt:
+                self.stdout.write("Stopping the demo…")
+
+    def _run(self, processes: Processes, *, port: int, simulator_port: int, serve: bool) -> None:
+        for taken, option in ((port, "--port"), (simulator_port, "--simulator-port")):
+            if listening(taken):
+                raise CommandError(f"port {taken} is in use (another demo?); choose another with {option}")
+        call_command("migrate", interactive=False, verbosity=0)
+        token_file = Path(settings.VAR_DIR) / "demo" / "github-token"
+        simulator = processes.start(
+            "GitHub simulator",
+            "-m",
+            "connectors.simulators",
+            "github",
+            "--port",
+            str(simulator_port),
+            "--seed",
+            "7",
+            "--members",
+            "60",
+            "--repos",
+            "40",
+            "--teams",
+            "12",
+            "--token-file",
+            str(token_file),
+        )
+        _wait_for_port(simulator_port, simulator)
+        connector = self._connector(simulator_port, token_file)
+        # Not interruptible: a sync stopped half-way keeps its claim until it goes stale,
+        # and the next `make demo` would find the connector "already running".
+        with signals_deferred():
             run = run_sync(connector, trigger="demo")
-            self.stdout.write(f"demo sync: run {run.pk} {run.status} {run.counts} {run.error}")
-            self._users()
-            if no_serve:
-                return
-            processes += [
-                subprocess.Popen([python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]),  # noqa: S603
-                subprocess.Popen([python, "-m", "celery", "-A", "pipeaccess", "worker", "-l", "INFO", "-c", "2"]),  # noqa: S603
-                subprocess.Popen([python, "-m", "celery", "-A", "pipeaccess", "beat", "-l", "INFO"]),  # noqa: S603
-            ]
-            self.stdout.write(self.style.SUCCESS(f"PipeAccess demo on http://127.0.0.1:{port}/ — Ctrl-C stops it"))
-            _wait(processes)
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        self.stdout.write(f"Demo sync: {summary(run)}")
+        if run.status != SyncStatus.SUCCEEDED:
+            raise CommandError(f"the demo sync did not succeed: {run.error or run.status}")
+        self._users()
+        if not serve:
+            return
+        start_services(processes, port=port)
+        self.stdout.write(self.style.SUCCESS(f"PipeAccess demo on http://127.0.0.1:{port}/ — Ctrl-C stops it"))
+        processes.wait()
 
     def _connector(self, simulator_port: int, token_file: Path) -> Connector:
-        connector = Connector.objects.filter(name="demo-github").first()
+        base_url = f"http://127.0.0.1:{simulator_port}"
+        connector = Connector.objects.filter(name=CONNECTOR_NAME).first()
         if connector is None:
             connector = do_add_connector(
-                name="demo-github",
+                name=CONNECTOR_NAME,
                 kind="github",
-                base_url=f"http://127.0.0.1:{simulator_port}",
+                base_url=base_url,
                 options={"org": "acme", "allow_private_network": "true"},
                 secrets={"token": f"file:{token_file}"},
             )
-        Connector.objects.filter(pk=connector.pk).update(sync_interval=timedelta(minutes=15))
+        # Beat's dispatcher syncs it every 15 minutes; the port may differ from the last demo.
+        Connector.objects.filter(pk=connector.pk).update(base_url=base_url, sync_interval=timedelta(minutes=15))
+        connector.refresh_from_db()
         return connector
 
     def _users(self) -> None:
@@ -117,27 +116,12 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:9} {email}  {password}")
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_for_port(port: int, process, timeout: float = SIMULATOR_START_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CommandError("the GitHub simulator exited; is the port in use?")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+            raise CommandError(f"the GitHub simulator exited; is port {port} in use?")
+        if listening(port):
+            return
         time.sleep(0.2)
-    raise CommandError(f"the GitHub simulator did not listen on port {port}")
-
-
-def _wait(processes: list[subprocess.Popen]) -> None:
-    stop = {"now": False}
-
-    def _stop(*_):
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop["now"] and all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    raise CommandError(f"the GitHub simulator did not listen on port {port} within {timeout:.0f} s")
