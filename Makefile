@@ -41,7 +41,7 @@ run: venv
 
 .PHONY: bench bench-small
 
-# The GitHub foundation benchmark (a few minutes): needs PostgreSQL, for COPY. DATABASE_URL if set, else the
+# The GitHub foundation benchmark (about 40 s on 2 CPUs): needs PostgreSQL, for COPY. DATABASE_URL if set, else the
 # database below (created if missing). The HTTP cache goes to Redis when REDIS_URL is set or one answers on
 # 127.0.0.1:6379: Django's file cache lists its whole directory on every write, which slows a full sync of
 # thousands of pages several-fold. Report: var/bench/github-foundation.json.
@@ -53,6 +53,6 @@ BENCH_ENV = DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$$
 bench: venv
 	$(BENCH_ENV) $(BIN)/python manage.py bench
 
-# The same at a tenth of the size, to check the bench itself in under a minute.
+# The same at a tenth of the size (about 10 s), to check the bench itself.
 bench-small: venv
 	$(BENCH_ENV) $(BIN)/python manage.py bench --small

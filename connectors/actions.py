@@ -6,10 +6,20 @@ import logging
 import socket
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .base import ConfigurationError
-from .models import Connector
+from .models import (
+    Account,
+    Connector,
+    Entitlement,
+    Grant,
+    Resource,
+    StagedAccount,
+    StagedGrant,
+    StagedResource,
+    SyncRun,
+)
 from .netguard import NetGuard
 from .registry import connector_class
 from .secrets import validate_reference
@@ -62,4 +72,19 @@ def do_add_connector(
 
 @transaction.atomic
 def do_remove_connector(connector: Connector, *, actor=None) -> None:
+    """Delete a connector and its whole inventory history.
+
+    Set-based deletes, children first: the ORM's collector would load every grant of a large
+    organization into memory before deleting it.
+    """
+    pk = connector.pk
+    runs = SyncRun.objects.filter(connector_id=pk).values("pk")
+    for model in (StagedGrant, StagedAccount, StagedResource):
+        model.objects.filter(run_id__in=runs)._raw_delete(DEFAULT_DB_ALIAS)
+    Grant.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
+    Entitlement.objects.filter(resource__connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
+    Account.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
+    Resource.objects.filter(connector_id=pk).update(parent=None)
+    Resource.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
+    SyncRun.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
     connector.delete()

@@ -120,8 +120,8 @@ class Account(models.Model):
     # Hash of every field above: a sync rewrites the row only when it changed.
     digest = models.CharField(max_length=40)
     present = models.BooleanField(default=True)
-    first_seen_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
-    removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    first_seen_run = models.ForeignKey(SyncRun, on_delete=models.RESTRICT, related_name="+")
+    removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts")
 
     class Meta:
@@ -144,8 +144,8 @@ class Resource(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     digest = models.CharField(max_length=40)
     present = models.BooleanField(default=True)
-    first_seen_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
-    removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    first_seen_run = models.ForeignKey(SyncRun, on_delete=models.RESTRICT, related_name="+")
+    removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="resource_external_id")]
@@ -193,18 +193,22 @@ class Grant(models.Model):
     the old row and opens a new one with the same key.
     """
 
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="grants")
+    # Single-column indexes on connector, entitlement and the runs are left out: every query filters by
+    # connector first (composite indexes below), and each index slows the bulk insert of a sync.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="grants", db_index=False)
     key = models.CharField(max_length=40)
     # Hash of what the grant confers (entitlement and attributes): a different digest under the same key is a change.
     digest = models.CharField(max_length=40)
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
     group = models.ForeignKey(Resource, null=True, blank=True, on_delete=models.CASCADE, related_name="held_grants")
-    entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="grants")
+    entitlement = models.ForeignKey(Entitlement, on_delete=models.RESTRICT, related_name="grants", db_index=False)
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="grants")
     via = models.CharField(max_length=500)
     attributes = models.JSONField(default=dict, blank=True)
-    added_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
-    removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    added_run = models.ForeignKey(SyncRun, on_delete=models.RESTRICT, related_name="+", db_index=False)
+    removed_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.RESTRICT, related_name="+", db_index=False
+    )
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
     # Time of the last applied run that still saw it; set when the grant is closed.

@@ -9,6 +9,7 @@ current grants is held until the security role confirms or discards it.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -159,6 +160,21 @@ def _execute(sql: str, params) -> int:
         return cursor.rowcount
 
 
+def _plan_snapshot_joins() -> None:
+    """Plan this transaction's statements as hash and merge joins (call inside a transaction).
+
+    Each statement below joins a run's whole snapshot with a connector's whole current state, so
+    hash and merge joins are the right plans whatever the statistics say. PostgreSQL's statistics
+    are stale here by construction (staged rows were just loaded; a first sync joins accounts and
+    resources inserted earlier in the same transaction), and it then picks nested loops that rescan
+    one side for every row of the other: quadratic, e.g. 25 s instead of 0.8 s to apply a first sync
+    of 16,000 grants, 17 s instead of 0.1 s for an unchanged re-sync (make bench). SQLite plans by
+    its indexes and needs nothing.
+    """
+    if connection.vendor == "postgresql":
+        _execute("SET LOCAL enable_nestloop = off", [])
+
+
 def _check_references(run: SyncRun) -> None:
     """Every grant must point at an account/resource the same run yielded, each key once."""
     dangling = _scalar(
@@ -192,6 +208,13 @@ def _check_references(run: SyncRun) -> None:
 
 def compare(run: SyncRun) -> dict:
     """Count what applying the run would change; writes nothing."""
+    # A transaction only for SET LOCAL: SQLite would take its write lock for it (IMMEDIATE mode).
+    with transaction.atomic() if connection.vendor == "postgresql" else nullcontext():
+        _plan_snapshot_joins()
+        return _compare(run)
+
+
+def _compare(run: SyncRun) -> dict:
     params = [run.connector_id, run.pk]
     current = _scalar(f"SELECT COUNT(*) FROM {T_GRANT} WHERE connector_id = %s AND removed_run_id IS NULL", params[:1])
     removed = _scalar(
@@ -215,6 +238,7 @@ def compare(run: SyncRun) -> dict:
 @transaction.atomic
 def apply(run: SyncRun) -> None:
     """Make the staged snapshot current. Unchanged rows are not touched."""
+    _plan_snapshot_joins()
     now = timezone.now()
     conn_id, run_id = run.connector_id, run.pk
     previous = run.connector.last_applied_run()
@@ -304,15 +328,15 @@ def _apply_resources(conn_id: int, run_id: int) -> None:
               SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)""",
         [False, run_id, conn_id, run_id],
     )
-    # Parents: only rows whose parent actually differs are written.
+    # Parents: only rows whose parent actually differs are written. Every present resource is staged.
     _execute(
-        f"""UPDATE {T_RES} SET parent_id = (
-              SELECT p.id FROM {S_RES} s JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
-              WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
-            WHERE connector_id = %s AND present AND COALESCE(parent_id, -1) <> COALESCE((
-              SELECT p.id FROM {S_RES} s JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
-              WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id), -1)""",
-        [conn_id, run_id, conn_id, conn_id, run_id],
+        f"""UPDATE {T_RES} SET parent_id = x.parent_id
+            FROM (SELECT r.id, p.id AS parent_id FROM {S_RES} s
+                  JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.external_id
+                  LEFT JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
+                  WHERE s.run_id = %s) x
+            WHERE {T_RES}.id = x.id AND COALESCE({T_RES}.parent_id, -1) <> COALESCE(x.parent_id, -1)""",
+        [conn_id, conn_id, run_id],
     )
 
 

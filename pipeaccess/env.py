@@ -85,4 +85,6 @@ def database_from_url(url: str) -> dict:
         "PORT": str(parts.port or ""),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
+        # One test database per test process: concurrent test runs on one server never collide.
+        "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
     }

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connectors.models import Connector
+from connectors.models import Connector, Grant, SyncRun
 from connectors.sync import run_sync
 from tests.cli import manage
 from tests.connectors.records import RecordSource, small_org
@@ -143,3 +143,10 @@ def test_access_export_csv_neutralizes_formulas(synced):
 
 def test_access_export_with_a_bad_time_is_bad_usage():
     assert manage("access", "export", "--at", "yesterday").returncode == 2
+
+
+def test_removing_a_synced_connector_removes_its_inventory(synced):
+    result = manage("connector", "remove", "gh")
+    assert result.returncode == 0, result.stderr
+    assert not Connector.objects.exists()
+    assert not Grant.objects.exists() and not SyncRun.objects.exists()
