@@ -3,7 +3,11 @@
 Effective access expands each grant onto every account it reaches (members of
 a team or organization, including child teams' members) and every resource it
 reaches (the resource itself and its descendants named by the entitlement's
-cascade). Grants stream from the database; only the resource tree, accounts
+cascade). A resource whose attributes carry ``reach`` (a list of external ids)
+also passes its cascading grants to those resources, of the cascade's types,
+although they are not its descendants: an Artifactory permission target reaches
+the repositories it names or its ``ANY`` stands for, recorded once on the target.
+Grants stream from the database; only the resource tree, accounts
 and memberships are held in memory, which grow with the upstream's size, not
 with the output's.
 """
@@ -54,6 +58,14 @@ class _Snapshot:
         for r in self.resources.values():
             if r["parent_id"]:
                 self.children[r["parent_id"]].append(r["id"])
+        by_external_id = {r["external_id"]: rid for rid, r in self.resources.items()}
+        self.reach: dict[int, list[int]] = {}
+        self.reached_by: dict[int, list[int]] = defaultdict(list)
+        linking = Resource.objects.filter(connector=connector, attributes__has_key="reach")
+        for rid, attributes in linking.values_list("id", "attributes"):
+            self.reach[rid] = [by_external_id[e] for e in attributes.get("reach") or () if e in by_external_id]
+            for reached in self.reach[rid]:
+                self.reached_by[reached].append(rid)
         self.accounts = {
             a["id"]: a
             for a in Account.objects.filter(connector=connector).values(
@@ -80,6 +92,23 @@ class _Snapshot:
                 stack.extend(self.children.get(rid, ()))
             self._descendant_cache[key] = sorted(found)
         return self._descendant_cache[key]
+
+    def cascade(self, resource_id: int, types: str) -> list[int]:
+        """Resources of these types a cascading grant on resource_id reaches: descendants and explicit reach."""
+        linked = self.reach.get(resource_id)
+        if not linked:
+            return self.descendants(resource_id, types)
+        key = (resource_id, f"reach:{types}")
+        if key not in self._descendant_cache:
+            wanted = set(types.split(","))
+            found = set(self.descendants(resource_id, types))
+            found.update(rid for rid in linked if self.resources[rid]["type"] in wanted)
+            self._descendant_cache[key] = sorted(found)
+        return self._descendant_cache[key]
+
+    def sources(self, resource_id: int) -> list[int]:
+        """Resources whose grants can reach resource_id: its ancestors and the resources that name it in reach."""
+        return [*self.ancestors(resource_id), *self.reached_by.get(resource_id, ())]
 
     def members(self, group_id: int) -> list[int]:
         """Accounts that receive what is granted to a group: its members and those of its child groups."""
@@ -180,7 +209,7 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
         if not matches:
             return
         target = matches[0]
-        qs = qs.filter(resource_id__in=[target] if as_granted else snap.ancestors(target))
+        qs = qs.filter(resource_id__in=[target] if as_granted else snap.sources(target))
 
     base = {"connector": snap.connector.name, "system": snap.connector.kind}
     for g in _grant_values(qs):
@@ -211,7 +240,7 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
             reach.append((g["resource_id"], g["entitlement__level"]))
         if g["entitlement__cascade_to"]:
             level = g["entitlement__cascade_level"] or g["entitlement__level"]
-            reach.extend((rid, level) for rid in snap.descendants(g["resource_id"], g["entitlement__cascade_to"]))
+            reach.extend((rid, level) for rid in snap.cascade(g["resource_id"], g["entitlement__cascade_to"]))
         if target is not None:
             reach = [(rid, level) for rid, level in reach if rid == target]
         for rid, level in reach:

@@ -308,6 +308,15 @@ class HttpClient:
                 for future in pending:
                     future.cancel()
 
+    def set_credential(self, name: str, value: str) -> None:
+        """Send ``name: value`` from now on, like a credential given at construction (redacted, base host only).
+
+        For tokens obtained at run time, e.g. Docker Hub's short-lived JWT from POST /v2/auth/token.
+        """
+        _register_credential(value)
+        with self._lock:
+            self._credentials = {**self._credentials, name: value}  # replaced whole: readers never see it half-built
+
     def close(self) -> None:
         self.session.close()
 

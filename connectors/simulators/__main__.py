@@ -15,6 +15,10 @@ from importlib import import_module
 
 SIMULATORS: dict[str, tuple[str, str]] = {
     "github": ("GitHub REST API (github.com and Enterprise Server under /api/v3)", "connectors.simulators.github"),
+    "harbor": ("Harbor API v2.0", "connectors.simulators.harbor"),
+    "dockerhub": ("Docker Hub API", "connectors.simulators.dockerhub"),
+    "quay": ("Quay API (quay.io and Red Hat Quay, /api/v1)", "connectors.simulators.quay"),
+    "artifactory": ("JFrog Artifactory REST API (/artifactory/api and /access/api)", "connectors.simulators.artifactory"),
 }
 
 
