@@ -18,7 +18,7 @@ SIMULATORS: dict[str, tuple[str, str]] = {
     "harbor": ("Harbor API v2.0", "connectors.simulators.harbor"),
     "dockerhub": ("Docker Hub API", "connectors.simulators.dockerhub"),
     "quay": ("Quay API (quay.io and Red Hat Quay, /api/v1)", "connectors.simulators.quay"),
-    "artifactory": ("JFrog Artifactory REST API (/artifactory/api and /access/api)", "connectors.simulators.artifactory"),
+    "artifactory": ("JFrog Artifactory REST API (/artifactory/api, /access/api)", "connectors.simulators.artifactory"),
 }
 
 
