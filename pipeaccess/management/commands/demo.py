@@ -1,12 +1,14 @@
-"""make demo: a running PipeAccess against a simulated GitHub org, on the embedded defaults.
+"""make demo: a running PipeAccess against simulated upstreams, on the embedded defaults.
 
-Starts the GitHub simulator, registers a connector for it, syncs, creates one
-user per role (printing fresh passwords), then runs the web server, a Celery
-worker and beat (as `serve` does) until Ctrl-C or SIGTERM, and stops them all.
+Starts the simulators (a GitHub organization, a Harbor registry, a Docker Hub
+organization), registers a connector for each, syncs them, creates one user
+per role (printing fresh passwords), then runs the web server, a Celery worker
+and beat (as `serve` does) until Ctrl-C or SIGTERM, and stops them all.
 """
 
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,18 +25,46 @@ from pipeaccess.roles import AUDITOR, REVIEWER, SECURITY, create_user, set_roles
 
 from .serve import ChildExited, Processes, interrupted_by_signals, listening, signals_deferred, start_services
 
-CONNECTOR_NAME = "demo-github"
+
+@dataclass(frozen=True)
+class DemoSystem:
+    """One simulated upstream: how to start its simulator and how to connect to it."""
+
+    connector: str
+    kind: str
+    simulator_args: tuple[str, ...]
+    secret_flag: str  # the simulator flag that writes the credential to a file
+    options: dict = field(default_factory=dict)
+
+
+DEMO_SYSTEMS = [
+    DemoSystem(
+        "demo-github",
+        "github",
+        ("--seed", "7", "--members", "60", "--repos", "40", "--teams", "12"),
+        "--token-file",
+        {"org": "acme"},
+    ),
+    DemoSystem("demo-harbor", "harbor", ("--seed", "7"), "--password-file", {"username": "admin"}),
+    DemoSystem(
+        "demo-dockerhub", "dockerhub", ("--seed", "7"), "--token-file", {"org": "acme", "username": "acmeowner"}
+    ),
+]
 DEMO_USERS = [("security@demo.test", SECURITY), ("reviewer@demo.test", REVIEWER), ("auditor@demo.test", AUDITOR)]
 SIMULATOR_START_SECONDS = 30
 
 
 class Command(BaseCommand):
-    help = "Set up demo data against the GitHub simulator, then run web, worker and beat until Ctrl-C."
+    help = "Set up demo data against the simulators, then run web, worker and beat until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web server port (on 127.0.0.1)")
-        parser.add_argument("--simulator-port", type=int, default=8111)
-        parser.add_argument("--no-serve", action="store_true", help="set up and sync, then stop the simulator and exit")
+        parser.add_argument(
+            "--simulator-port", type=int, default=8111, help="first simulator port; the others take the next ports"
+        )
+        parser.add_argument(
+            "--no-serve", action="store_true", help="set up and sync, then stop the simulators and exit"
+        )
 
     def handle(self, *args, port, simulator_port, no_serve, **options):
         with interrupted_by_signals(), Processes(self.stderr) as processes:
@@ -50,34 +80,31 @@ class Command(BaseCommand):
             if listening(taken):
                 raise CommandError(f"port {taken} is in use (another demo?); choose another with {option}")
         call_command("migrate", interactive=False, verbosity=0)
-        token_file = Path(settings.VAR_DIR) / "demo" / "github-token"
-        simulator = processes.start(
-            "GitHub simulator",
-            "-m",
-            "connectors.simulators",
-            "github",
-            "--port",
-            str(simulator_port),
-            "--seed",
-            "7",
-            "--members",
-            "60",
-            "--repos",
-            "40",
-            "--teams",
-            "12",
-            "--token-file",
-            str(token_file),
-        )
-        _wait_for_port(simulator_port, simulator)
-        connector = self._connector(simulator_port, token_file)
-        # Not interruptible: a sync stopped half-way keeps its claim until it goes stale,
-        # and the next `make demo` would find the connector "already running".
-        with signals_deferred():
-            run = run_sync(connector, trigger="demo")
-        self.stdout.write(f"Demo sync: {summary(run)}")
-        if run.status != SyncStatus.SUCCEEDED:
-            raise CommandError(f"the demo sync did not succeed: {run.error or run.status}")
+        for offset, system in enumerate(DEMO_SYSTEMS):
+            sim_port = simulator_port + offset
+            if offset and listening(sim_port):
+                raise CommandError(f"port {sim_port} is in use (another demo?); choose another --simulator-port")
+            secret_file = Path(settings.VAR_DIR) / "demo" / f"{system.kind}-secret"
+            simulator = processes.start(
+                f"{system.kind} simulator",
+                "-m",
+                "connectors.simulators",
+                system.kind,
+                "--port",
+                str(sim_port),
+                *system.simulator_args,
+                system.secret_flag,
+                str(secret_file),
+            )
+            _wait_for_port(sim_port, simulator, system.kind)
+            connector = self._connector(system, sim_port, secret_file)
+            # Not interruptible: a sync stopped half-way keeps its claim until it goes stale,
+            # and the next `make demo` would find the connector "already running".
+            with signals_deferred():
+                run = run_sync(connector, trigger="demo")
+            self.stdout.write(f"Demo sync: {summary(run)}")
+            if run.status != SyncStatus.SUCCEEDED:
+                raise CommandError(f"the demo sync of {system.connector} did not succeed: {run.error or run.status}")
         self._users()
         if not serve:
             return
@@ -85,16 +112,16 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"PipeAccess demo on http://127.0.0.1:{port}/ — Ctrl-C stops it"))
         processes.wait()
 
-    def _connector(self, simulator_port: int, token_file: Path) -> Connector:
+    def _connector(self, system: DemoSystem, simulator_port: int, secret_file: Path) -> Connector:
         base_url = f"http://127.0.0.1:{simulator_port}"
-        connector = Connector.objects.filter(name=CONNECTOR_NAME).first()
+        connector = Connector.objects.filter(name=system.connector).first()
         if connector is None:
             connector = do_add_connector(
-                name=CONNECTOR_NAME,
-                kind="github",
+                name=system.connector,
+                kind=system.kind,
                 base_url=base_url,
-                options={"org": "acme", "allow_private_network": "true"},
-                secrets={"token": f"file:{token_file}"},
+                options={**system.options, "allow_private_network": "true"},
+                secrets={"token": f"file:{secret_file}"},
             )
         # Beat's dispatcher syncs it every 15 minutes; the port may differ from the last demo.
         Connector.objects.filter(pk=connector.pk).update(base_url=base_url, sync_interval=timedelta(minutes=15))
@@ -116,12 +143,12 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:9} {email}  {password}")
 
 
-def _wait_for_port(port: int, process, timeout: float = SIMULATOR_START_SECONDS) -> None:
+def _wait_for_port(port: int, process, kind: str, timeout: float = SIMULATOR_START_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CommandError(f"the GitHub simulator exited; is port {port} in use?")
+            raise CommandError(f"the {kind} simulator exited; is port {port} in use?")
         if listening(port):
             return
         time.sleep(0.2)
-    raise CommandError(f"the GitHub simulator did not listen on port {port} within {timeout:.0f} s")
+    raise CommandError(f"the {kind} simulator did not listen on port {port} within {timeout:.0f} s")
