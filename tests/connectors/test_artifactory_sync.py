@@ -271,7 +271,7 @@ def test_the_token_never_reaches_logs_errors_or_stored_rows(sync, sim, caplog, m
     sync()
     sim.add_fault(ERROR, "/access/api/v1/tokens", status=500, times=None)
     failed = sync()
-    monkeypatch.setenv("ART_E2E_TOKEN", TOKEN[:-4] + "XXXX")
+    monkeypatch.setenv("ART_E2E_TOKEN", TOKEN[:-4] + "ZZZZ")
     unauthorized = sync()
     assert "401" in unauthorized.error
     stored = repr(list(Account.objects.values("attributes"))) + repr(list(Resource.objects.values("attributes")))

