@@ -104,6 +104,8 @@ def _describe(c: Connector) -> dict:
         # References only (env:NAME / file:PATH); values are never stored.
         "secrets": c.secrets,
         "enabled": c.enabled,
+        # What the connector can take away (grant kind:via patterns); empty: it cannot revoke yet.
+        "revocable": sorted(connector_class(c.kind).revocable),
         "sync_interval_seconds": int(c.sync_interval.total_seconds()) if c.sync_interval else None,
         "last_sync": None
         if last is None
