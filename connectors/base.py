@@ -96,6 +96,10 @@ class GrantRecord:
     cascade_level: Level | None = None
     applies_to_self: bool = True
     attributes: dict = field(default_factory=dict)
+    # See Entitlement: via on cascaded rows, membership rolling up to parent groups, level capped by membership.
+    cascade_via: str = ""
+    rolls_up: bool = True
+    capped: bool = False
 
     def __post_init__(self):
         if (self.account_external_id is None) == (self.group_external_id is None):

@@ -72,24 +72,38 @@ class _Snapshot:
                 "id", "external_id", "login", "type", "email", "state", "identity__email"
             )
         }
-        self._members: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for holder, group in self.grants.filter(
-            entitlement__kind=GrantKind.MEMBERSHIP, account__isnull=False
-        ).values_list("account_id", "resource_id"):
-            self._members[group].append(holder)
-        self._member_cache: dict[int, list[int]] = {}
+        # Memberships held by accounts: group -> [(account, level, rolls_up)], and those that cascade to subgroups.
+        self._members: dict[int, list[tuple[int, int, bool]]] = defaultdict(list)
+        self._cascading_members: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        memberships = self.grants.filter(entitlement__kind=GrantKind.MEMBERSHIP, account__isnull=False).values_list(
+            "account_id",
+            "resource_id",
+            "entitlement__level",
+            "entitlement__rolls_up",
+            "entitlement__cascade_to",
+            "entitlement__cascade_level",
+        )
+        for holder, group, level, rolls_up, cascade_to, cascade_level in memberships:
+            self._members[group].append((holder, level, rolls_up))
+            if cascade_to:
+                self._cascading_members[group].append((holder, cascade_level or level, cascade_to))
+        # Resources that do not inherit from their parents (a Jenkins item with a non-inheriting matrix).
+        self.sealed = set(
+            Resource.objects.filter(connector=connector, attributes__inherits=False).values_list("id", flat=True)
+        )
+        self._member_cache: dict[int, dict[int, int]] = {}
         self._descendant_cache: dict[tuple[int, str], list[int]] = {}
 
     def descendants(self, resource_id: int, types: str) -> list[int]:
         key = (resource_id, types)
         if key not in self._descendant_cache:
             wanted = set(types.split(","))
-            found, stack = [], list(self.children.get(resource_id, ()))
+            found, stack = [], [c for c in self.children.get(resource_id, ()) if c not in self.sealed]
             while stack:
                 rid = stack.pop()
                 if self.resources[rid]["type"] in wanted:
                     found.append(rid)
-                stack.extend(self.children.get(rid, ()))
+                stack.extend(c for c in self.children.get(rid, ()) if c not in self.sealed)
             self._descendant_cache[key] = sorted(found)
         return self._descendant_cache[key]
 
@@ -110,15 +124,31 @@ class _Snapshot:
         """Resources whose grants can reach resource_id: its ancestors and the resources that name it in reach."""
         return [*self.ancestors(resource_id), *self.reached_by.get(resource_id, ())]
 
-    def members(self, group_id: int) -> list[int]:
-        """Accounts that receive what is granted to a group: its members and those of its child groups."""
+    def members(self, group_id: int) -> dict[int, int]:
+        """Accounts that receive what is granted to a group, with their level in it.
+
+        Its own members; members of its child groups of the same type when their membership rolls up
+        (GitHub: a child team's members reach the parent's grants); and members of ancestor groups whose
+        membership cascades down to it (GitLab: a parent group's members are members of its subgroups).
+        """
         if group_id not in self._member_cache:
-            group_type = self.resources[group_id]["type"]
-            seen: dict[int, None] = {}
-            for gid in [group_id, *self.descendants(group_id, group_type)]:
-                for account_id in self._members.get(gid, ()):
-                    seen.setdefault(account_id)
-            self._member_cache[group_id] = list(seen)
+            group = self.resources[group_id]
+            found: dict[int, int] = {}
+
+            def add(account_id: int, level: int) -> None:
+                found[account_id] = max(level, found.get(account_id, 0))
+
+            for account_id, level, _rolls_up in self._members.get(group_id, ()):
+                add(account_id, level)
+            for child in self.descendants(group_id, group["type"]):
+                for account_id, level, rolls_up in self._members.get(child, ()):
+                    if rolls_up:
+                        add(account_id, level)
+            for ancestor in self.ancestors(group_id)[1:]:
+                for account_id, level, types in self._cascading_members.get(ancestor, ()):
+                    if group["type"] in types.split(","):
+                        add(account_id, level)
+            self._member_cache[group_id] = found
         return self._member_cache[group_id]
 
     def ancestors(self, resource_id: int) -> list[int]:
@@ -155,14 +185,19 @@ class _Snapshot:
         }
 
     def groups_of(self, account_ids: set[int]) -> set[int]:
-        """Groups whose grants reach these accounts: their own groups and those groups' same-type ancestors."""
+        """Groups whose grants reach these accounts (the inverse of members())."""
         groups: set[int] = set()
         for gid, holders in self._members.items():
-            if account_ids.intersection(holders):
-                group_type = self.resources[gid]["type"]
-                for ancestor in self.ancestors(gid):
-                    if self.resources[ancestor]["type"] == group_type:
-                        groups.add(ancestor)
+            mine = [rolls_up for account_id, _level, rolls_up in holders if account_id in account_ids]
+            if not mine:
+                continue
+            groups.add(gid)
+            group_type = self.resources[gid]["type"]
+            if any(mine):
+                groups.update(a for a in self.ancestors(gid) if self.resources[a]["type"] == group_type)
+            for account_id, _level, types in self._cascading_members.get(gid, ()):
+                if account_id in account_ids:
+                    groups.update(self.descendants(gid, types))
         return groups
 
 
@@ -182,6 +217,8 @@ def _grant_values(qs):
             "entitlement__cascade_to",
             "entitlement__cascade_level",
             "entitlement__applies_to_self",
+            "entitlement__cascade_via",
+            "entitlement__capped",
         )
         .order_by("id")
         .iterator(chunk_size=2000)
@@ -230,24 +267,37 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
                 "level": Level(g["entitlement__level"]).label,
             }
             continue
-        holders = [g["account_id"]] if g["account_id"] else snap.members(g["group_id"])
+        # holder -> their level in the holding group (None: the account holds the grant itself).
+        holders: dict[int, int | None] = (
+            {g["account_id"]: None} if g["account_id"] else dict(snap.members(g["group_id"]))
+        )
         if person_ids is not None:
-            holders = [h for h in holders if h in person_ids]
+            holders = {h: lvl for h, lvl in holders.items() if h in person_ids}
         if not holders:
             continue
-        reach: list[tuple[int, int]] = []
+        reach: list[tuple[int, int, str]] = []
         if g["entitlement__applies_to_self"]:
-            reach.append((g["resource_id"], g["entitlement__level"]))
+            reach.append((g["resource_id"], g["entitlement__level"], g["via"]))
         if g["entitlement__cascade_to"]:
             level = g["entitlement__cascade_level"] or g["entitlement__level"]
-            reach.extend((rid, level) for rid in snap.cascade(g["resource_id"], g["entitlement__cascade_to"]))
+            via = g["entitlement__cascade_via"] or g["via"]
+            cascade = snap.cascade(g["resource_id"], g["entitlement__cascade_to"])
+            reach.extend((rid, level, via) for rid in cascade)
         if target is not None:
-            reach = [(rid, level) for rid, level in reach if rid == target]
-        for rid, level in reach:
+            reach = [entry for entry in reach if entry[0] == target]
+        capped = g["entitlement__capped"]
+        for rid, level, via in reach:
             resource = snap.resource_row(rid)
-            level_name = Level(level).label
-            for holder in holders:
-                yield {**common, "account": snap.account_row(holder), "resource": resource, "level": level_name}
+            for holder, member_level in holders.items():
+                # A capped grant (a GitLab group share) confers no more than the member has in the group.
+                conferred = min(level, member_level) if capped and member_level else level
+                yield {
+                    **common,
+                    "via": via,
+                    "account": snap.account_row(holder),
+                    "resource": resource,
+                    "level": Level(conferred).label,
+                }
 
 
 CSV_FIELDS = [

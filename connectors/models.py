@@ -172,11 +172,27 @@ class Entitlement(models.Model):
     cascade_to = models.CharField(max_length=200, blank=True)
     cascade_level = models.PositiveSmallIntegerField(choices=Level.choices, null=True, blank=True)
     applies_to_self = models.BooleanField(default=True)
+    # The path reported on the descendants it cascades to (GitLab: inherited from group:PATH); empty: the grant's.
+    cascade_via = models.CharField(max_length=500, blank=True, default="")
+    # A membership that also makes its holder a member of the parent group of the same type (GitHub child teams).
+    rolls_up = models.BooleanField(default=True)
+    # A group-held grant that confers at most the member's own level in the group (GitLab group shares).
+    capped = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["resource", "kind", "name", "cascade_to", "applies_to_self"], name="entitlement_identity"
+                fields=[
+                    "resource",
+                    "kind",
+                    "name",
+                    "cascade_to",
+                    "applies_to_self",
+                    "cascade_via",
+                    "rolls_up",
+                    "capped",
+                ],
+                name="entitlement_identity",
             )
         ]
 
@@ -292,6 +308,9 @@ class StagedGrant(models.Model):  # noqa: DJ008 - rows live for one sync
     applies_to_self = models.BooleanField()
     via = models.CharField(max_length=500)
     attributes = models.JSONField()
+    cascade_via = models.CharField(max_length=500, default="")
+    rolls_up = models.BooleanField(default=True)
+    capped = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["run", "key"])]

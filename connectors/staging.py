@@ -61,7 +61,12 @@ def grant_row(run_id: int, g: GrantRecord) -> tuple:
     cascade_to = ",".join(g.cascade_to)
     cascade_level = int(g.cascade_level) if g.cascade_level is not None else None
     level = int(g.level)
-    if g.attributes:
+    if g.cascade_via or g.capped or not g.rolls_up:
+        # Only grants that use these add them to the digest, so every other grant's digest stays as it was.
+        content = digest(
+            g.permission, level, cascade_to, cascade_level, g.attributes, g.cascade_via, g.rolls_up, g.capped
+        )
+    elif g.attributes:
         content = digest(g.permission, level, cascade_to, cascade_level, g.attributes)
     else:
         content = _plain_grant_digest(g.permission, level, cascade_to, cascade_level)
@@ -80,6 +85,9 @@ def grant_row(run_id: int, g: GrantRecord) -> tuple:
         g.applies_to_self,
         g.via,
         _json(g.attributes),
+        g.cascade_via,
+        g.rolls_up,
+        g.capped,
     )
 
 

@@ -262,6 +262,7 @@ def apply(run: SyncRun) -> None:
             JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.resource_external_id
             JOIN {T_ENT} e ON e.resource_id = r.id AND e.kind = s.kind AND e.name = s.name
                  AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self
+                 AND e.cascade_via = s.cascade_via AND e.rolls_up = s.rolls_up AND e.capped = s.capped
             LEFT JOIN {T_ACC} a ON a.connector_id = %s AND a.external_id = s.account_external_id
             LEFT JOIN {T_RES} g ON g.connector_id = %s AND g.external_id = s.group_external_id
             WHERE s.run_id = %s AND NOT EXISTS (
@@ -341,14 +342,17 @@ def _apply_resources(conn_id: int, run_id: int) -> None:
 
 
 def _apply_entitlements(conn_id: int, run_id: int) -> None:
+    identity = "s.kind, s.name, s.cascade_to, s.applies_to_self, s.cascade_via, s.rolls_up, s.capped"
     _execute(
-        f"""INSERT INTO {T_ENT} (resource_id, kind, name, level, cascade_to, cascade_level, applies_to_self)
-            SELECT r.id, s.kind, s.name, MAX(s.level), s.cascade_to, MAX(s.cascade_level), s.applies_to_self
+        f"""INSERT INTO {T_ENT} (resource_id, kind, name, cascade_to, applies_to_self, cascade_via, rolls_up, capped,
+                                 level, cascade_level)
+            SELECT r.id, {identity}, MAX(s.level), MAX(s.cascade_level)
             FROM {S_GRANT} s JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.resource_external_id
             WHERE s.run_id = %s AND NOT EXISTS (
               SELECT 1 FROM {T_ENT} e WHERE e.resource_id = r.id AND e.kind = s.kind AND e.name = s.name
-              AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self)
-            GROUP BY r.id, s.kind, s.name, s.cascade_to, s.applies_to_self""",
+              AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self
+              AND e.cascade_via = s.cascade_via AND e.rolls_up = s.rolls_up AND e.capped = s.capped)
+            GROUP BY r.id, {identity}""",
         [conn_id, run_id],
     )
 

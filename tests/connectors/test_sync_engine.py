@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from connectors import diff as inventory_diff
 from connectors import export
-from connectors.choices import SyncStatus
+from connectors.base import AccountRecord, GrantRecord, ResourceRecord
+from connectors.choices import GrantKind, Level, SyncStatus
 from connectors.models import Account, Connector, Grant, StagedGrant
 from connectors.sync import AlreadyRunning, claim, confirm_held, discard_held, run_sync
 from tests.connectors.records import RecordSource, small_org
@@ -179,3 +180,70 @@ def test_a_held_run_is_superseded_when_a_later_sync_applies(connector):
     assert later.status == SyncStatus.SUCCEEDED
     assert (held.status, held.error) == (SyncStatus.DISCARDED, f"superseded by run {later.pk}")
     assert not StagedGrant.objects.filter(run=held).exists()
+
+
+def gitlab_like_org(*, sealed=False):
+    """A group tree with inherited membership, a share capped at Reporter, and a non-inheriting subtree."""
+    top = ResourceRecord("group:1", "group", "top")
+    sub = ResourceRecord(
+        "group:2", "group", "top/sub", parent_external_id="group:1", attributes={"inherits": False} if sealed else {}
+    )
+    app = ResourceRecord("project:1", "project", "top/sub/app", parent_external_id="group:2")
+    ops = ResourceRecord("group:3", "group", "ops")
+    people = [AccountRecord(f"user:{p}", p) for p in ("ann", "ben", "cid")]
+
+    def member(person, group, level, name):
+        return GrantRecord(
+            group,
+            GrantKind.MEMBERSHIP,
+            name,
+            level,
+            "direct",
+            account_external_id=f"user:{person}",
+            cascade_to=("group", "project"),
+            cascade_level=level,
+            cascade_via=f"group:{group}",
+            rolls_up=False,
+        )
+
+    grants = [
+        member("ann", "group:1", Level.OWNER, "Owner"),
+        member("ben", "group:2", Level.WRITE, "Developer"),
+        member("cid", "group:3", Level.ADMIN, "Maintainer"),
+        # ops is shared into the project at Reporter: its members get at most Reporter there.
+        GrantRecord(
+            "project:1",
+            GrantKind.PERMISSION,
+            "Reporter",
+            Level.READ,
+            "shared_group:ops",
+            group_external_id="group:3",
+            capped=True,
+        ),
+    ]
+    return [top, sub, app, ops, *people, *grants]
+
+
+def test_inherited_membership_reports_the_group_it_comes_from_and_shares_are_capped(connector):
+    sync(connector, gitlab_like_org())
+    rows = {(r["account"]["login"], r["resource"]["path"], r["level"], r["via"]) for r in effective(connector)}
+    assert ("ann", "top", "owner", "direct") in rows
+    assert ("ann", "top/sub/app", "owner", "group:group:1") in rows
+    assert ("ben", "top/sub/app", "write", "group:group:2") in rows
+    assert ("cid", "top/sub/app", "read", "shared_group:ops") in rows
+    # A subgroup member is not a member of the parent group (no roll-up): ben never reaches "top".
+    assert not any(r[0] == "ben" and r[1] == "top" for r in rows)
+
+
+def test_a_resource_that_does_not_inherit_is_not_reached_from_above(connector):
+    sync(connector, gitlab_like_org(sealed=True))
+    rows = {(r["account"]["login"], r["resource"]["path"]) for r in effective(connector)}
+    assert ("ann", "top") in rows
+    assert ("ann", "top/sub") not in rows and ("ann", "top/sub/app") not in rows
+    assert ("ben", "top/sub/app") in rows
+
+
+def test_new_entitlement_options_leave_existing_digests_unchanged(connector):
+    sync(connector, small_org())
+    again = sync(connector, small_org())
+    assert again.counts["changed"] == 0
