@@ -1,29 +1,24 @@
-"""The GitHub foundation benchmark (`make bench`): one simulated org, synced for real, measured.
+"""`make bench`: each simulated system synced for real and measured; the parts every system's bench shares.
 
-What it does, in this order, all against one database:
-1. generates the org in-process (same seed and sizes as the simulator) to know the truth: effective
-   account–repository pairs and the REST lower bound (GitHubOrg.rest_plan());
-2. starts the simulator as a separate process, limits out of the way (no secondary limit, a primary
-   limit never reached), so neither its memory nor throttling is counted;
-3. runs `manage.py sync NAME` in a child process twice: a full sync, then an immediate re-sync with
-   nothing changed (conditional requests should turn it into 304s); peak RSS comes from the child's
-   own rusage (os.wait4), wall time from around the process, request counts from its SyncRun;
-4. ingest rate: the records the connector yields, collected once into a list (for this measurement
-   only), applied with the engine to a fresh connector (run_sync: staging, reference checks, compare,
-   apply) versus a raw COPY of the same grant rows into the grant table itself (its indexes and foreign
-   keys checked, then rolled back): the fastest way the same rows can land in the inventory, which is
-   the target's baseline. A COPY into an index-free scratch table is reported too, as context: the
+A system's part (bench_github.py, bench_harbor.py) follows one method, all against one database:
+1. it generates the simulated instance in-process (same seed and sizes as the simulator) to know what
+   the sync must find and the REST lower bound;
+2. it starts the simulator as a separate process (Simulator), so neither its memory nor its CPU is
+   counted;
+3. it runs `manage.py sync NAME` in a child process twice (sync_twice): a full sync, then an immediate
+   re-sync with nothing changed; peak RSS comes from the child's own rusage (os.wait4), wall time from
+   around the process, request counts from its SyncRun;
+4. ingest rate (measure_ingest): the records the connector yields, collected once into a list (for this
+   measurement only), applied with the engine to a fresh connector (run_sync: staging, reference checks,
+   compare, apply) versus a raw COPY of the same grant rows into the grant table itself (its indexes and
+   foreign keys checked, then rolled back): the fastest way the same rows can land in the inventory, which
+   is the target's baseline. A COPY into an index-free scratch table is reported too, as context: the
    distance between the two is what the grant table's indexes and keys cost any writer.
-
-Lower bound: the REST plan includes GET /user/installations/{id}/repositories for installations on
-selected repositories; the connector skips it by design (it needs an installation token, see
-connectors/providers/github.py), so those requests are subtracted and listed in the report.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -32,7 +27,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -42,70 +36,35 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from . import staging
-from .actions import do_add_connector
+from .actions import do_add_connector, do_remove_connector
 from .base import AccountRecord, GrantRecord, ResourceRecord
 from .client import build_connector
 from .http import HttpStats
 from .models import (
-    Account,
     Connector,
-    Entitlement,
     Grant,
-    Resource,
-    StagedAccount,
     StagedGrant,
-    StagedResource,
-    SyncRun,
 )
-from .simulators.github_org import GitHubOrg
 from .sync import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
-CONNECTOR_PREFIX = "bench-github"
-ORG_NAME = "bench"
-PER_PAGE = 100
-# Far above what a bench sends in an hour: the primary limit must never make the client wait.
-PRIMARY_LIMIT = 1_000_000_000
 SIMULATOR_START_SECONDS = 60
 SCRATCH_TABLE = "bench_grant_copy"
 
-# Targets of the foundation issue.
-MIN_EFFECTIVE_PAIRS = 200_000
-MAX_RESYNC_SHARE = 0.05
+# Targets every system is judged by (the foundation issue's, kept for the registry connectors).
 MIN_INGEST_RATIO = 1 / 3
 MAX_RSS_MB = 300
 # Requests within this factor of the lower bound (our tolerance; below the bound would mean a missed list).
 MAX_REQUESTS_OVER_BOUND = 1.05
 
 # Target names (JSON "targets" and the table).
-PAIRS = "effective account-repository pairs"
 REQUESTS = "full sync requests vs REST lower bound"
-RESYNC = "re-sync non-304 requests, share of full sync"
 INGEST = "ingest rate, engine vs raw COPY"
 RSS = "full sync peak RSS"
-
-# Plan entries the connector does not request, by design, with the reason printed in the report.
-SKIPPED_BY_DESIGN = {
-    "/user/installations/": "app installations on selected repositories: listing them needs an installation token",
-}
 
 
 class BenchError(Exception):
     """The bench could not run (database, simulator or a sync failed)."""
-
-
-@dataclass(frozen=True)
-class Size:
-    members: int
-    repos: int
-    teams: int
-    outside_collaborators: int
-    # Seed 1 gives base permission "read": every member reaches every repository.
-    seed: int = 1
-
-
-FOUNDATION = Size(members=5_000, repos=2_000, teams=300, outside_collaborators=50)
-SMALL = Size(members=500, repos=200, teams=30, outside_collaborators=10)
 
 
 # --- database -----------------------------------------------------------------------------------------
@@ -139,34 +98,12 @@ def ensure_postgres_database(db: dict) -> bool:
     return True
 
 
-def wipe_bench_connectors() -> int:
-    """Delete earlier bench connectors and everything they recorded, so runs are repeatable."""
-    ids = list(Connector.objects.filter(name__startswith=CONNECTOR_PREFIX).values_list("id", flat=True))
-    if not ids:
-        return 0
-    marks = ", ".join(["%s"] * len(ids))
-    runs = _select_ids(SyncRun, "connector_id", marks)
-    resources = _select_ids(Resource, "connector_id", marks)
-    deletes = [
-        (Grant, "connector_id", marks),
-        (Entitlement, "resource_id", resources),
-        (Account, "connector_id", marks),
-        (Resource, "connector_id", marks),
-        (StagedAccount, "run_id", runs),
-        (StagedResource, "run_id", runs),
-        (StagedGrant, "run_id", runs),
-        (SyncRun, "connector_id", marks),
-        (Connector, "id", marks),
-    ]
-    # Raw deletes: the ORM would load every row to honour PROTECT between grants, resources and runs.
-    with transaction.atomic(), connection.cursor() as cursor:
-        for model, column, among in deletes:
-            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE {column} IN ({among})", ids)  # noqa: S608
-    return len(ids)
-
-
-def _select_ids(model, column: str, among: str) -> str:
-    return f"SELECT id FROM {model._meta.db_table} WHERE {column} IN ({among})"  # noqa: S608 - names from metadata
+def wipe_bench_connectors(prefix: str) -> int:
+    """Delete earlier bench connectors named PREFIX… and everything they recorded, so runs are repeatable."""
+    connectors = list(Connector.objects.filter(name__startswith=prefix))
+    for connector in connectors:
+        do_remove_connector(connector)
+    return len(connectors)
 
 
 def database_label() -> str:
@@ -185,96 +122,30 @@ def http_cache_label() -> str:
     return f"{backend} ({config.get('LOCATION')})"
 
 
-# --- the org's truth ----------------------------------------------------------------------------------
-
-
-def effective_pairs(org: GitHubOrg) -> dict[str, int]:
-    """Distinct (account, repository) pairs with access, from the model rather than the API.
-
-    People reach a repository as owners, through the base permission, through any team granted
-    it (child-team members included: they inherit the parent's grants) or directly. Deploy keys
-    reach their repository; active app installations reach all or their selected repositories.
-    """
-    if org.default_repository_permission == "none":
-        everyone = {login for login, role in org.members.items() if role == "admin"}
-    else:
-        everyone = set(org.members)
-    team_members = {slug: set(org.team_members(slug)) for slug in org.teams}
-    teams_by_repo: dict[str, list[str]] = defaultdict(list)
-    for slug, team in org.teams.items():
-        for repo in team.repos:
-            teams_by_repo[repo].append(slug)
-    people = 0
-    for name, repo in org.repos.items():
-        reached = set(everyone)
-        for slug in teams_by_repo[name]:
-            reached |= team_members[slug]
-        reached.update(repo.collaborators)
-        people += len(reached)
-    deploy_keys = sum(len(repo.keys) for repo in org.repos.values())
-    apps = sum(len(org.installation_repos(inst)) for inst in org.installations if inst.suspended_at is None)
-    return {
-        "total": people + deploy_keys + apps,
-        "people": people,
-        "deploy_keys": deploy_keys,
-        "app_installations": apps,
-    }
-
-
-def _plan_requests(items: int | None) -> int:
-    """Requests for one plan entry, as GitHubOrg.rest_lower_bound counts them."""
-    return 1 if items is None else max(1, math.ceil(items / PER_PAGE))
-
-
-def lower_bound(org: GitHubOrg) -> dict:
-    """The REST lower bound, less the plan entries the connector skips by design (listed)."""
-    plan = org.rest_lower_bound(PER_PAGE)
-    skipped = []
-    for path, items in org.rest_plan():
-        for prefix, why in SKIPPED_BY_DESIGN.items():
-            if path.startswith(prefix):
-                skipped.append({"path": path, "requests": _plan_requests(items), "why": why})
-    return {"plan": plan, "skipped": skipped, "bound": plan - sum(entry["requests"] for entry in skipped)}
-
-
 # --- processes ----------------------------------------------------------------------------------------
 
 
 class Simulator:
-    """`python -m connectors.simulators github …` in its own process (its CPU and memory are not ours)."""
+    """`python -m connectors.simulators KIND …` in its own process (its CPU and memory are not ours).
 
-    def __init__(self, size: Size, workdir: Path):
-        self.token_file = workdir / "github-token"
-        self.log_file = workdir / "simulator.log"
-        self.args = [
-            "github",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--org",
-            ORG_NAME,
-            "--seed",
-            str(size.seed),
-            "--members",
-            str(size.members),
-            "--repos",
-            str(size.repos),
-            "--teams",
-            str(size.teams),
-            "--outside-collaborators",
-            str(size.outside_collaborators),
-            "--secondary-limit",
-            "0",
-            "--primary-limit",
-            str(PRIMARY_LIMIT),
-            "--token-file",
-            str(self.token_file),
-        ]
+    The simulator writes its credential (token or password) to `credential_file` through CREDENTIAL_OPTION,
+    so the connector reads it as file:PATH and it never appears on a command line.
+    """
+
+    def __init__(self, kind: str, args: list[str], workdir: Path, *, credential_option: str):
+        self.kind = kind
+        self.credential_file = workdir / f"{kind}-credential"
+        self.log_file = workdir / f"{kind}-simulator.log"
+        self.args = [kind, "--host", "127.0.0.1", "--port", "0", *args, credential_option, str(self.credential_file)]
         self.process: subprocess.Popen | None = None
         self.url = ""
         self.session = requests.Session()
         self.session.trust_env = False  # loopback: no proxy from the environment
+
+    @property
+    def command(self) -> str:
+        """The command line as reported, without the credential file option."""
+        return " ".join(["python -m connectors.simulators", *self.args[:-2]])
 
     def __enter__(self) -> Simulator:
         with self.log_file.open("w") as log:
@@ -295,7 +166,7 @@ class Simulator:
                 break
             time.sleep(0.1)
         self.__exit__(None, None, None)
-        raise BenchError(f"the GitHub simulator did not start: {self.log_file.read_text()[-2000:]}")
+        raise BenchError(f"the {self.kind} simulator did not start: {self.log_file.read_text()[-2000:]}")
 
     def __exit__(self, *exc_info) -> None:
         self.session.close()
@@ -337,6 +208,24 @@ def run_child(args: list[str], env: dict[str, str], log_file: Path) -> ChildResu
     return ChildResult(process.returncode, wall, usage.ru_maxrss / 1024, log_file.read_text())
 
 
+def environment(simulator: Simulator) -> dict:
+    """Where the figures were measured (JSON "environment")."""
+    return {
+        "database": database_label(),
+        "http_cache": http_cache_label(),
+        "http_max_concurrency": settings.HTTP_MAX_CONCURRENCY,
+        "cpus": os.cpu_count(),
+        "simulator": simulator.command,
+    }
+
+
+def environment_line(env: dict) -> str:
+    return (
+        f"database: {env['database']}; HTTP cache: {env['http_cache']}; "
+        f"{env['http_max_concurrency']} concurrent requests; {env['cpus']} CPUs"
+    )
+
+
 # --- ingest -------------------------------------------------------------------------------------------
 
 
@@ -361,7 +250,7 @@ class _NoHttp:
 
 def measure_ingest(source: Connector, *, say: Callable[[str], None]) -> dict:
     """Engine rows/s into a fresh connector vs raw COPY rows/s of the same grant rows (module docstring)."""
-    say("ingest: collecting the connector's records once (conditional requests, mostly 304s)")
+    say("ingest: collecting the connector's records once, outside the measurement")
     provider = build_connector(source)
     try:
         records = list(provider.fetch())
@@ -369,7 +258,7 @@ def measure_ingest(source: Connector, *, say: Callable[[str], None]) -> dict:
         provider.http.close()
     grants = [r for r in records if isinstance(r, GrantRecord)]
     fresh = do_add_connector(
-        name=f"{CONNECTOR_PREFIX}-ingest",
+        name=f"{source.name}-ingest",
         kind=source.kind,
         base_url=source.base_url,
         options=source.options,
@@ -488,10 +377,10 @@ def _copy_into_grant_table(connector: Connector) -> float | None:
     return seconds
 
 
-# --- the bench ----------------------------------------------------------------------------------------
+# --- the syncs ----------------------------------------------------------------------------------------
 
 
-def _sync_figures(connector: Connector, child: ChildResult, seen: int) -> dict:
+def sync_figures(connector: Connector, child: ChildResult, seen: int) -> dict:
     run = connector.runs.order_by("-id").first()
     if child.returncode != 0 or run is None or run.status != "succeeded":
         raise BenchError(f"`manage.py sync {connector.name}` failed (exit {child.returncode}):\n{child.output[-3000:]}")
@@ -509,103 +398,43 @@ def _sync_figures(connector: Connector, child: ChildResult, seen: int) -> dict:
     }
 
 
-def run(
-    size: Size,
-    *,
-    workdir: Path,
-    child_env: dict[str, str] | None = None,
-    say: Callable[[str], None] = lambda line: None,
-) -> dict:
-    """Run the bench against the configured database and return the report (see render())."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **(child_env or {})}
-    org = GitHubOrg.generate(ORG_NAME, size.seed, size.members, size.outside_collaborators, size.teams, size.repos)
-    if org.default_repository_permission == "none":
-        raise BenchError(f"seed {size.seed} gives base permission 'none'; choose a seed whose org has one")
-    pairs = effective_pairs(org)
-    bound = lower_bound(org)
-    wiped = wipe_bench_connectors()
-    if wiped:
-        say(f"removed {wiped} connector(s) left by an earlier bench")
-
-    say(f"starting the GitHub simulator ({size.members:,} members, {size.repos:,} repos, {size.teams:,} teams)")
-    with Simulator(size, workdir) as simulator:
-        info = simulator.control("info")
-        if info["rest_lower_bound"] != bound["plan"]:
-            raise BenchError(f"the simulator serves another org than generated here: {info}")
-        connector = do_add_connector(
-            name=CONNECTOR_PREFIX,
-            kind="github",
-            base_url=simulator.url,
-            options={"org": ORG_NAME, "allow_private_network": "true"},
-            secrets={"token": f"file:{simulator.token_file}"},
-        )
-        figures = {}
-        for label in ("full_sync", "resync"):
-            say(f"{label.replace('_', ' ')}: manage.py sync {connector.name} in a child process")
-            before = simulator.control("stats")["total"]
-            child = run_child(["sync", connector.name], env, workdir / f"{label}.log")
-            seen = simulator.control("stats")["total"] - before
-            figures[label] = _sync_figures(connector, child, seen)
-        ingest = measure_ingest(connector, say=say)
-
-    full, resync = figures["full_sync"], figures["resync"]
-    full.update(lower_bound=bound["bound"], lower_bound_plan=bound["plan"], lower_bound_skipped=bound["skipped"])
-    full["ratio_to_lower_bound"] = full["requests"] / bound["bound"]
-    resync["non_304"] = resync["requests"] - resync["not_modified"]
-    resync["non_304_share_of_full"] = resync["non_304"] / full["requests"]
-    report = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "org": {
-            "name": ORG_NAME,
-            "seed": size.seed,
-            "members": size.members,
-            "repos": size.repos,
-            "teams": size.teams,
-            "outside_collaborators": size.outside_collaborators,
-            "default_repository_permission": org.default_repository_permission,
-        },
-        "environment": {
-            "database": database_label(),
-            "http_cache": http_cache_label(),
-            "http_max_concurrency": settings.HTTP_MAX_CONCURRENCY,
-            "cpus": os.cpu_count(),
-            "simulator": " ".join(["python -m connectors.simulators", *simulator.args[:-2]]),
-        },
-        "effective_pairs": pairs,
-        "full_sync": full,
-        "resync": resync,
-        "ingest": ingest,
-    }
-    report["targets"] = targets(report)
-    return report
+def sync_twice(
+    connector: Connector, simulator: Simulator, env: dict[str, str], workdir: Path, say: Callable[[str], None]
+) -> tuple[dict, dict]:
+    """A full sync, then an immediate re-sync with nothing changed, each a `manage.py sync` child process."""
+    figures = {}
+    for label in ("full_sync", "resync"):
+        say(f"{label.replace('_', ' ')}: manage.py sync {connector.name} in a child process")
+        before = simulator.control("stats")["total"]
+        child = run_child(["sync", connector.name], env, workdir / f"{simulator.kind}-{label}.log")
+        seen = simulator.control("stats")["total"] - before
+        figures[label] = sync_figures(connector, child, seen)
+    return figures["full_sync"], figures["resync"]
 
 
-def targets(report: dict) -> list[dict]:
-    """Each target with the measured value, as printed (PASS/MISS) and written to the JSON."""
-    pairs, full, resync, ingest = (report[k] for k in ("effective_pairs", "full_sync", "resync", "ingest"))
-    ratio = full["ratio_to_lower_bound"]
-    return [
-        _target(PAIRS, pairs["total"], f">= {MIN_EFFECTIVE_PAIRS:,}", pairs["total"] >= MIN_EFFECTIVE_PAIRS),
-        _target(REQUESTS, round(ratio, 4), f"1 to {MAX_REQUESTS_OVER_BOUND}", 1 <= ratio <= MAX_REQUESTS_OVER_BOUND),
-        _target(
-            RESYNC,
-            round(resync["non_304_share_of_full"], 4),
-            f"<= {MAX_RESYNC_SHARE:.0%}",
-            resync["non_304_share_of_full"] <= MAX_RESYNC_SHARE,
-        ),
-        _target(
-            INGEST,
-            round(ingest["ratio"], 4) if ingest["ratio"] is not None else None,
-            ">= 1/3 of a raw COPY into the grant table",
-            ingest["ratio"] is not None and ingest["ratio"] >= MIN_INGEST_RATIO,
-        ),
-        _target(RSS, round(full["peak_rss_mb"], 1), f"< {MAX_RSS_MB} MB", full["peak_rss_mb"] < MAX_RSS_MB),
-    ]
+# --- targets and the report ---------------------------------------------------------------------------
 
 
-def _target(name: str, value, target: str, passed: bool) -> dict:
+def target(name: str, value, target: str, passed: bool) -> dict:
     return {"name": name, "value": value, "target": target, "passed": passed}
+
+
+def requests_target(full: dict) -> dict:
+    ratio = full["ratio_to_lower_bound"]
+    return target(REQUESTS, round(ratio, 4), f"1 to {MAX_REQUESTS_OVER_BOUND}", 1 <= ratio <= MAX_REQUESTS_OVER_BOUND)
+
+
+def ingest_target(ingest: dict) -> dict:
+    return target(
+        INGEST,
+        round(ingest["ratio"], 4) if ingest["ratio"] is not None else None,
+        ">= 1/3 of a raw COPY into the grant table",
+        ingest["ratio"] is not None and ingest["ratio"] >= MIN_INGEST_RATIO,
+    )
+
+
+def rss_target(full: dict) -> dict:
+    return target(RSS, round(full["peak_rss_mb"], 1), f"< {MAX_RSS_MB} MB", full["peak_rss_mb"] < MAX_RSS_MB)
 
 
 def write_json(report: dict, path: Path) -> None:
@@ -616,54 +445,21 @@ def write_json(report: dict, path: Path) -> None:
 # --- the table ----------------------------------------------------------------------------------------
 
 
-def render(report: dict) -> str:
-    """The human-readable table: one line per figure, targets marked PASS or MISS."""
-    org, env, pairs = report["org"], report["environment"], report["effective_pairs"]
-    full, resync, ingest = report["full_sync"], report["resync"], report["ingest"]
-    verdict = {t["name"]: "PASS" if t["passed"] else "MISS" for t in report["targets"]}
-    skipped = sum(entry["requests"] for entry in full["lower_bound_skipped"])
-    lines = [
-        f"GitHub foundation bench, {report['generated_at']}",
-        f"org {org['name']} (seed {org['seed']}): {org['members']:,} members, {org['repos']:,} repos, "
-        f"{org['teams']:,} teams, {org['outside_collaborators']:,} outside collaborators, "
-        f"base permission {org['default_repository_permission']}",
-        f"database: {env['database']}; HTTP cache: {env['http_cache']}; "
-        f"{env['http_max_concurrency']} concurrent requests; {env['cpus']} CPUs",
-        "simulator: separate process with --secondary-limit 0 (off) and --primary-limit "
-        f"{PRIMARY_LIMIT:,} (never reached), so rate limits do not distort timing",
-        "",
-    ]
-    # (figure, value, target it is judged by or None, note)
+def table(rows: list[tuple[str, str, str | None, str]], targets: list[dict]) -> list[str]:
+    """Rows of (figure, value, target it is judged by or None, note); a judged row shows PASS/MISS and its target."""
+    judged = {t["name"]: t for t in targets}
+    lines = [f"{'figure':<38} {'value':>24}  {'':<4}  target / note"]
+    for name, value, target_name, note in rows:
+        mark = ""
+        if target_name is not None:
+            mark, note = ("PASS" if judged[target_name]["passed"] else "MISS"), judged[target_name]["target"]
+        lines.append(f"{name:<38} {value:>24}  {mark:<4}  {note}".rstrip())
+    return lines
+
+
+def ingest_rows(ingest: dict) -> list[tuple[str, str, str | None, str]]:
+    """The ingest figures for table(): the engine, the scratch copy (context) and the COPY into the grant table."""
     rows = [
-        ("effective account-repository pairs", f"{pairs['total']:,}", PAIRS, ""),
-        (
-            "  people / deploy keys / apps",
-            f"{pairs['people']:,} / {pairs['deploy_keys']:,} / {pairs['app_installations']:,}",
-            None,
-            "",
-        ),
-        ("full sync: API requests", f"{full['requests']:,}", None, ""),
-        ("  seen by the simulator", f"{full['requests_seen_by_simulator']:,}", None, ""),
-        (
-            "  REST lower bound",
-            f"{full['lower_bound']:,}",
-            None,
-            f"plan {full['lower_bound_plan']:,} less {skipped} skipped by design (below)",
-        ),
-        ("  requests / lower bound", f"{full['ratio_to_lower_bound']:.3f}", REQUESTS, ""),
-        ("  wall time (sync process)", f"{full['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{full['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{full['peak_rss_mb']:.0f} MB", RSS, ""),
-        ("re-sync, nothing changed: requests", f"{resync['requests']:,}", None, f"{resync['not_modified']:,} were 304"),
-        (
-            "  non-304 share of full sync",
-            f"{resync['non_304']:,} = {resync['non_304_share_of_full']:.2%}",
-            RESYNC,
-            "",
-        ),
-        ("  wall time (sync process)", f"{resync['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{resync['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{resync['peak_rss_mb']:.0f} MB", None, ""),
         (
             "ingest: engine, fresh connector",
             f"{ingest['engine_rows_per_second']:,.0f} grants/s",
@@ -695,14 +491,4 @@ def render(report: dict) -> str:
             ),
             ("  engine / COPY into the grant table", f"{ingest['ratio']:.3f}", INGEST, ""),
         ]
-    judged = {t["name"]: t for t in report["targets"]}
-    lines.append(f"{'figure':<38} {'value':>24}  {'':<4}  target / note")
-    for name, value, target, note in rows:
-        mark, note = ("", note) if target is None else (verdict[target], judged[target]["target"])
-        lines.append(f"{name:<38} {value:>24}  {mark:<4}  {note}".rstrip())
-    lines.extend(
-        f"lower bound excludes {entry['path']} ({entry['requests']} request): {entry['why']}"
-        for entry in full["lower_bound_skipped"]
-    )
-    lines.append(f"ingest copy method: {ingest['copy_method']}")
-    return "\n".join(lines)
+    return rows

@@ -4,25 +4,31 @@ import json
 
 import pytest
 
-from connectors import bench
+from connectors import bench, bench_github, bench_harbor
+from connectors.models import Connector, Entitlement, Grant
 from connectors.simulators.github_org import GitHubOrg
 from tests.cli import database_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
-TINY = bench.Size(members=30, repos=10, teams=4, outside_collaborators=3)
+TINY = bench_github.Size(members=30, repos=10, teams=4, outside_collaborators=3)
+TINY_HARBOR = bench_harbor.Size(projects=12, users=20, robots=8, groups=3)
 
 
 @pytest.fixture
-def report(tmp_path):
+def child_env(tmp_path):
     # The syncs run as child processes on the test database, with a file HTTP cache of their own.
-    child_env = {**database_env(), "PIPEACCESS_VAR_DIR": str(tmp_path / "var"), "REDIS_URL": ""}
-    return bench.run(TINY, workdir=tmp_path / "bench", child_env=child_env)
+    return {**database_env(), "PIPEACCESS_VAR_DIR": str(tmp_path / "var"), "REDIS_URL": ""}
+
+
+@pytest.fixture
+def report(tmp_path, child_env):
+    return bench_github.run(TINY, workdir=tmp_path / "bench", child_env=child_env)
 
 
 def test_it_reports_every_figure_of_a_tiny_org_with_sane_values(report, tmp_path):
     org = GitHubOrg.generate(
-        bench.ORG_NAME, TINY.seed, TINY.members, TINY.outside_collaborators, TINY.teams, TINY.repos
+        bench_github.ORG_NAME, TINY.seed, TINY.members, TINY.outside_collaborators, TINY.teams, TINY.repos
     )
     people = [*org.members, *org.outside_collaborators()]
     reached = sum(1 for repo in org.repos for login in people if org.effective_role(login, repo) is not None)
@@ -43,7 +49,7 @@ def test_it_reports_every_figure_of_a_tiny_org_with_sane_values(report, tmp_path
     resync = report["resync"]
     assert resync["requests"] == full["requests"]
     assert resync["non_304"] == resync["requests"] - resync["not_modified"]
-    assert resync["non_304_share_of_full"] <= bench.MAX_RESYNC_SHARE
+    assert resync["non_304_share_of_full"] <= bench_github.MAX_RESYNC_SHARE
 
     ingest = report["ingest"]
     assert ingest["grants"] == full["counts"]["grants"]
@@ -60,14 +66,14 @@ def test_it_reports_every_figure_of_a_tiny_org_with_sane_values(report, tmp_path
 
     verdicts = {target["name"]: target["passed"] for target in report["targets"]}
     assert verdicts == {
-        bench.PAIRS: False,  # a tiny org is far below 200,000 pairs
+        bench_github.PAIRS: False,  # a tiny org is far below 200,000 pairs
         bench.REQUESTS: True,
-        bench.RESYNC: True,
+        bench_github.RESYNC: True,
         bench.INGEST: ingest["ratio"] is not None and ingest["ratio"] >= bench.MIN_INGEST_RATIO,
         bench.RSS: True,
     }
 
-    table = bench.render(report)
+    table = bench_github.render(report)
     assert "MISS  >= 200,000" in table
     for figure in (
         "API requests",
@@ -81,3 +87,47 @@ def test_it_reports_every_figure_of_a_tiny_org_with_sane_values(report, tmp_path
     path = tmp_path / "out" / "report.json"
     bench.write_json(report, path)
     assert json.loads(path.read_text())["full_sync"]["requests"] == full["requests"]
+
+
+def test_it_reports_every_figure_of_a_tiny_harbor_with_sane_values(tmp_path, child_env):
+    report = bench_harbor.run(TINY_HARBOR, workdir=tmp_path / "bench", child_env=child_env)
+    org = bench_harbor.generate(TINY_HARBOR)
+    instance = report["instance"]
+    assert (instance["projects"], instance["users"] + instance["robots"]) == (12, 28)
+    assert instance["user_members"] == len(org.facts().user_members) > 0
+
+    full = report["full_sync"]
+    assert full["status"] == "succeeded" and full["counts"]["grants"] > 0
+    # The connector asks for exactly the plan: every list fits in one page of 100.
+    assert full["requests"] == full["requests_seen_by_simulator"] == full["lower_bound"] == org.rest_lower_bound()
+    assert full["ratio_to_lower_bound"] == 1
+    assert 20 < full["peak_rss_mb"] < bench.MAX_RSS_MB
+
+    resync = report["resync"]  # no ETag: everything is read again, and nothing changes
+    assert resync["requests"] == full["requests"] and resync["not_modified"] == 0
+    assert resync["share_of_full"] == 1
+    assert resync["counts"]["added"] == resync["counts"]["changed"] == resync["counts"]["removed"] == 0
+
+    ingest = report["ingest"]
+    assert ingest["grants"] == full["counts"]["grants"]
+    assert ingest["copy_rows_per_second"] > ingest["engine_rows_per_second"] > 0
+
+    verdicts = {target["name"]: target["passed"] for target in report["targets"]}
+    assert verdicts == {
+        bench.REQUESTS: True,
+        bench.INGEST: ingest["ratio"] is not None and ingest["ratio"] >= bench.MIN_INGEST_RATIO,
+        bench.RSS: True,
+    }
+
+    table = bench_harbor.render(report)
+    assert "PASS  1 to 1.05" in table
+    assert "0 were 304: no ETag" in table
+    for figure in ("Harbor registry bench", "users + robots", "REST lower bound", "peak RSS", "grants/s"):
+        assert figure in table
+    path = tmp_path / "out" / "harbor.json"
+    bench.write_json(report, path)
+    assert json.loads(path.read_text())["resync"]["requests"] == full["requests"]
+
+    # The next bench starts clean: the synced connector and the ingest one go, with all they recorded.
+    assert bench.wipe_bench_connectors(bench_harbor.CONNECTOR_PREFIX) == 2
+    assert not Connector.objects.exists() and not Grant.objects.exists() and not Entitlement.objects.exists()

@@ -1,5 +1,6 @@
-"""bench: the GitHub foundation benchmark (connectors/bench.py); `make bench` runs it on PostgreSQL."""
+"""bench: the GitHub foundation and Harbor registry benchmarks (connectors/bench*.py); `make bench` runs both."""
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -7,49 +8,68 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from connectors import bench
+from connectors import bench, bench_github, bench_harbor
+
+SYSTEMS = ("github", "harbor")
+REPORTS = {"github": "github-foundation.json", "harbor": "harbor-registry.json"}
 
 
 class Command(BaseCommand):
-    help = "Sync a simulated GitHub org and print requests, re-sync 304s, ingest rate and peak memory."
+    help = (
+        "Sync a simulated GitHub org and a simulated Harbor, and print requests against the lower bound, "
+        "re-sync requests, ingest rate and peak memory."
+    )
 
     def add_arguments(self, parser):
-        default = bench.FOUNDATION
-        parser.add_argument("--small", action="store_true", help="a tenth of the size: a quick check")
-        parser.add_argument("--members", type=int, default=None, help=f"default {default.members:,}")
-        parser.add_argument("--repos", type=int, default=None, help=f"default {default.repos:,}")
-        parser.add_argument("--teams", type=int, default=None, help=f"default {default.teams:,}")
-        parser.add_argument("--outside-collaborators", type=int, default=None)
+        github, harbor = bench_github.FOUNDATION, bench_harbor.REGISTRY
         parser.add_argument(
-            "--seed", type=int, default=None, help="the org's seed (its base permission must not be none)"
+            "--system", choices=(*SYSTEMS, "all"), default="all", help="which bench to run (default all: GitHub first)"
         )
+        parser.add_argument("--small", action="store_true", help="a tenth of the size: a quick check")
+        parser.add_argument("--seed", type=int, default=None, help="the seed of each simulated instance")
+        group = parser.add_argument_group("GitHub (the org's base permission must not be none)")
+        group.add_argument("--members", type=int, default=None, help=f"default {github.members:,}")
+        group.add_argument("--repos", type=int, default=None, help=f"default {github.repos:,}")
+        group.add_argument("--teams", type=int, default=None, help=f"default {github.teams:,}")
+        group.add_argument("--outside-collaborators", type=int, default=None)
+        group = parser.add_argument_group("Harbor")
+        group.add_argument("--projects", type=int, default=None, help=f"default {harbor.projects:,}")
+        group.add_argument("--users", type=int, default=None, help=f"default {harbor.users:,}")
+        group.add_argument("--robots", type=int, default=None, help=f"default {harbor.robots:,}")
+        group.add_argument("--groups", type=int, default=None, help=f"default {harbor.groups:,}")
         parser.add_argument(
-            "--output",
+            "--output-dir",
             type=Path,
-            default=Path(settings.VAR_DIR) / "bench" / "github-foundation.json",
-            help="where the JSON report goes",
+            default=Path(settings.VAR_DIR) / "bench",
+            help=f"where the JSON reports go ({', '.join(REPORTS.values())})",
         )
 
-    def handle(self, *args, small, output, **options):
+    def handle(self, *args, system, small, output_dir, **options):
         if connection.vendor != "postgresql":
             raise CommandError(
                 "the bench needs PostgreSQL (it compares with COPY): set DATABASE_URL=postgres://…, "
                 "or run `make bench`, which defaults to postgres://postgres@127.0.0.1:5432/pipeaccess_bench"
             )
-        preset = bench.SMALL if small else bench.FOUNDATION
-        size = bench.Size(
-            **{
-                field: options[field] if options[field] is not None else getattr(preset, field)
-                for field in ("members", "repos", "teams", "outside_collaborators", "seed")
-            }
-        )
+        benches = {
+            "github": (bench_github, bench_github.SMALL if small else bench_github.FOUNDATION),
+            "harbor": (bench_harbor, bench_harbor.SMALL if small else bench_harbor.REGISTRY),
+        }
         try:
             if bench.ensure_postgres_database(connection.settings_dict):
                 self.stderr.write(f"created database {connection.settings_dict['NAME']}")
             call_command("migrate", interactive=False, verbosity=0)
-            report = bench.run(size, workdir=output.parent, say=self.stderr.write)
+            for name in SYSTEMS if system == "all" else (system,):
+                module, preset = benches[name]
+                report = module.run(_size(preset, options), workdir=output_dir, say=self.stderr.write)
+                output = output_dir / REPORTS[name]
+                bench.write_json(report, output)
+                self.stdout.write(module.render(report))
+                self.stdout.write(f"JSON report: {output}\n")
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
-        bench.write_json(report, output)
-        self.stdout.write(bench.render(report))
-        self.stdout.write(f"JSON report: {output}")
+
+
+def _size(preset, options: dict):
+    """The preset with the options given on the command line (those of the other system are ignored)."""
+    given = {field: options[field] for field in (f.name for f in fields(preset)) if options.get(field) is not None}
+    return replace(preset, **given)
