@@ -22,7 +22,7 @@ from . import staging
 from .base import ConnectorError
 from .choices import SyncStatus
 from .client import build_connector
-from .models import Account, Connector, Entitlement, Grant, Resource, SyncRun
+from .models import Account, Connector, Entitlement, Grant, Resource, StagedGrant, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +366,10 @@ def confirm_held(run: SyncRun, *, actor) -> SyncRun:
     newer = run.connector.runs.filter(applied_at__isnull=False, started_at__gt=run.started_at).exists()
     if newer:
         raise ValueError(f"run {run.pk} is older than the current state; discard it and sync again")
+    staged = StagedGrant.objects.filter(run_id=run.pk).count()
+    if staged != run.counts.get("grants"):
+        # Staging lives in unlogged tables on PostgreSQL: a server crash empties them.
+        raise ValueError(f"run {run.pk} lost its staged rows ({staged} of {run.counts.get('grants')}); sync again")
     run.counts.update(compare(run))
     apply(run)
     SyncRun.objects.filter(pk=run.pk).update(confirmed_by=actor)
