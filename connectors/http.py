@@ -248,7 +248,10 @@ class HttpClient:
         params: dict | None = None,
         json: Any = None,
         ok: Collection[int] = (200, 201, 202, 204),
+        body: bytes | None = None,
+        content_type: str | None = None,
     ) -> Response:
+        """``body`` with ``content_type`` sends raw bytes instead of ``json`` (Jenkins config.xml)."""
         method = method.upper()
         url = self._absolute(url_or_path, params)
         where = f"{method} {_path(url)}"
@@ -257,7 +260,7 @@ class HttpClient:
         while True:
             self._wait_for_window(where)
             try:
-                raw = self._send(method, url, json, cached.etag if cached else None)
+                raw = self._send(method, url, json, cached.etag if cached else None, body, content_type)
                 if raw.status_code == 304 and cached is not None:
                     with self._lock:
                         self.stats.not_modified += 1
@@ -328,13 +331,23 @@ class HttpClient:
 
     # --- one attempt ----------------------------------------------------------------
 
-    def _send(self, method: str, url: str, json: Any, etag: str | None) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        etag: str | None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> requests.Response:
         """One attempt, following redirects by hand so that each hop passes the guard."""
         for hop in range(MAX_REDIRECTS + 1):
             self.guard.check_url_syntax(url)
             headers = self._headers_for(url)
             if etag:
                 headers["If-None-Match"] = etag
+            if content_type:
+                headers["Content-Type"] = content_type
             with self._lock:
                 self.stats.requests += 1
             try:
@@ -343,6 +356,7 @@ class HttpClient:
                     url,
                     headers=headers,
                     json=json,
+                    data=body,
                     timeout=(self.timeout, self.timeout),
                     allow_redirects=False,
                 )
@@ -360,7 +374,7 @@ class HttpClient:
             # Resolve and check now, for a clear error before any connection to the new host.
             self.guard.check_url(url)
             if raw.status_code == 303:
-                method, json = "GET", None
+                method, json, body = "GET", None, None
             # 301/302/307/308 repeat the request as it was (GitHub's guidance for API clients).
         raise ConnectorError(f"{method} {_path(url)}: more than {MAX_REDIRECTS} redirects", permanent=True)
 

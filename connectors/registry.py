@@ -10,6 +10,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "dockerhub": ("Docker Hub", "connectors.providers.dockerhub.DockerHubConnector"),
     "artifactory": ("JFrog Artifactory", "connectors.providers.artifactory.ArtifactoryConnector"),
     "quay": ("Quay (quay.io and self-hosted)", "connectors.providers.quay.QuayConnector"),
+    "gitlab": ("GitLab (gitlab.com and self-managed)", "connectors.providers.gitlab.GitLabConnector"),
+    "jenkins": ("Jenkins", "connectors.providers.jenkins.JenkinsConnector"),
 }
 
 

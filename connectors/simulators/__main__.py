@@ -19,6 +19,7 @@ SIMULATORS: dict[str, tuple[str, str]] = {
     "dockerhub": ("Docker Hub API", "connectors.simulators.dockerhub"),
     "quay": ("Quay API (quay.io and Red Hat Quay, /api/v1)", "connectors.simulators.quay"),
     "artifactory": ("JFrog Artifactory REST API (/artifactory/api, /access/api)", "connectors.simulators.artifactory"),
+    "jenkins": ("Jenkins (role-strategy, matrix and folder authorization)", "connectors.simulators.jenkins"),
 }
 
 
