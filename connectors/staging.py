@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.db import connection
 
-from .base import AccountRecord, GrantRecord, ResourceRecord, digest
+from .base import AccountRecord, ConnectorError, GrantRecord, ResourceRecord, digest
 from .models import StagedAccount, StagedGrant, StagedResource
 
 BATCH = 5000
@@ -109,6 +109,7 @@ class StagingWriter:
             model, row, count = StagedResource, resource_row(self.run_id, record), "resources"
         else:
             raise TypeError(f"a connector yielded {type(record).__name__}, not a record")
+        _check_lengths(model, row, record)
         buffer = self.buffers[model]
         buffer.append(row)
         self.counts[count] += 1
@@ -127,6 +128,32 @@ class StagingWriter:
         rows.clear()
         if self.on_flush:
             self.on_flush()
+
+
+def _limits(model) -> list[tuple[int, str, int]]:
+    """(position in the staged row, field name, max length) of every bounded text column."""
+    fields = [f for f in model._meta.concrete_fields if f.column != "id"]
+    return [(i, f.name, f.max_length) for i, f in enumerate(fields) if getattr(f, "max_length", None)]
+
+
+LIMITS = {model: _limits(model) for model in (StagedAccount, StagedResource, StagedGrant)}
+
+
+def _check_lengths(model, row: tuple, record) -> None:
+    """Synced names are untrusted: one too long for the inventory fails the run with a clear error.
+
+    Stored values are never truncated (a truncated name could collide with another one), and the
+    database would otherwise abort the whole write with a less helpful message.
+    """
+    for position, name, limit in LIMITS[model]:
+        value = row[position]
+        if isinstance(value, str) and len(value) > limit:
+            what = getattr(record, "external_id", None) or getattr(record, "resource_external_id", "?")
+            raise ConnectorError(
+                f"{type(record).__name__} {what[:80]!r}: {name} is {len(value)} characters, more than the "
+                f"{limit} the inventory stores",
+                permanent=True,
+            )
 
 
 def write_rows(model, rows: list[tuple]) -> None:

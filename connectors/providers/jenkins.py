@@ -105,7 +105,6 @@ class JenkinsConnector(BaseConnector):
 
     def test(self) -> str:
         who = self.http.get("/whoAmI/api/json").data or {}
-        self._export()
         return f"Jenkins user {who.get('name')}; strategy {self._strategy_name(self._export())}"
 
     # --- fetch --------------------------------------------------------------
@@ -166,7 +165,7 @@ class JenkinsConnector(BaseConnector):
                 if folder and levels == 0:
                     # The query stopped above this folder's children: read its own subtree.
                     children = self.http.get(f"{item_url(full)}/api/json", {"tree": TREE}).data.get("jobs") or []
-                    walk(children, full, TREE_DEPTH)
+                    walk(children, full, TREE_DEPTH - 1)
                 elif folder:
                     walk(node["jobs"], full, levels - 1)
 

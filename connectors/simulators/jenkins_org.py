@@ -301,10 +301,11 @@ class JenkinsOrg:
         }
 
     def rest_lower_bound(self, tree_depth: int = 4) -> int:
-        """Fewest requests for a full read: export, people, computers, tree (+1 per folder nested deeper
-        than the tree query reaches), then per strategy: role-strategy 3 getAllRoles + one getRole per role +
-        one getMatching* per project/agent role; matrix one config.xml per folder and job."""
-        deep = sum(1 for f in self.folders() if f.count("/") + 1 == tree_depth)
+        """Fewest requests for a full read: export, people, computers, tree (+1 per folder whose children
+        the query it came from no longer reaches: depth 4, 8, …), then per strategy: role-strategy
+        3 getAllRoles + one getRole per role + one getMatching* per project/agent role; matrix one
+        config.xml per folder and job."""
+        deep = sum(1 for f in self.folders() if (f.count("/") + 1) % tree_depth == 0)
         total = 4 + deep
         if self.strategy == "roleBased":
             total += 3 + sum(len(r) for r in self.roles.values())

@@ -227,3 +227,72 @@ def test_global_matrix_entries_are_unsupported(matrix_sim):
     grant = GrantTarget(**{**grant.__dict__, "via": "matrix:/"})
     with pytest.raises(Unsupported):
         connect(matrix_sim).revoke(grant)
+
+
+def test_folders_nested_deeper_than_the_tree_query_are_read_from_their_own_api(role_sim):
+    org = role_sim.org
+    path = "deep"
+    org.add_item(path, "folder")
+    for n in range(1, 10):  # nine folders deep: past two tree queries
+        path = f"{path}/f{n}"
+        org.add_item(path, "folder")
+    org.add_item(f"{path}/job", "job")
+    _, resources, _ = records(connect(role_sim))
+    types = {r.path: r.type for r in resources.values()}
+    assert types[path] == "folder" and types["deep/f1/f2/f3/f4"] == "folder"
+    assert types[f"{path}/job"] == "job"
+    assert role_sim.stats()["total"] == org.rest_lower_bound()
+
+
+def folder_org() -> JenkinsOrg:
+    org = JenkinsOrg("folderBased")
+    org.add_user("admin", admin=True, api_token=TOKEN)
+    for name, kind in (("team", "folder"), ("team/sub", "folder"), ("team/sub/job", "job"), ("teamless", "job")):
+        org.add_item(name, kind)
+    org.add_agent("linux-1")
+    org.add_folder_role("global", "admin", ["Overall/Administer"], sids=["admin"])
+    org.add_folder_role("global", "read", ["Overall/Read"], sids=["anonymous"])
+    org.add_folder_role("folder", "builders", ["Job/Read", "Job/Build"], ["team"], sids=["alice", "ops"])
+    org.add_folder_role("agent", "connectors", ["Agent/Connect"], ["linux-1", "gone"], sids=["ops"])
+    return org
+
+
+def test_folder_based_roles_reach_their_folders_subtrees_and_agents():
+    with JenkinsSimulator(folder_org()) as sim:
+        accounts, resources, grants = records(connect(sim))
+    builders = resources["role:folder-auth-folder:builders"]
+    assert builders.path == "role/folder/builders"
+    # "team" and what is inside it, not "teamless" whose name only starts the same.
+    assert sorted(builders.attributes["reach"]) == ["item:team", "item:team/sub", "item:team/sub/job"]
+    assert resources["role:folder-auth-agent:connectors"].attributes["reach"] == ["agent:linux-1"]
+    alice = [g for g in grants if g.account_external_id == "either:alice"]
+    assert [(g.via, g.level, g.applies_to_self, g.cascade_level) for g in alice] == [
+        ("folder_role:builders", Level.WRITE, False, Level.WRITE)
+    ]
+    admin = [g for g in grants if g.via == "folder_role:admin" and g.applies_to_self]
+    assert (admin[0].resource_external_id, admin[0].level, admin[0].cascade_level) == (
+        "instance",
+        Level.OWNER,
+        Level.ADMIN,
+    )
+    anonymous = [g for g in grants if g.account_external_id == "pseudo:anonymous"]
+    assert [(g.via, g.level, g.cascade_to) for g in anonymous] == [("folder_role:read", Level.READ, ())]
+    assert accounts["pseudo:anonymous"].attributes["risk"] == ["pseudo_principal"]
+
+
+def test_folder_based_roles_are_reported_as_not_revocable():
+    grant = GrantTarget(
+        kind="permission",
+        permission="builders",
+        level=Level.WRITE,
+        via="folder_role:builders",
+        resource=Target("role:folder-auth-folder:builders", "role", "role/folder/builders"),
+        account=Principal("either:alice", "alice", AccountType.USER_OR_GROUP),
+        attributes={"sid_type": "EITHER", "sid": "alice"},
+    )
+    with JenkinsSimulator(folder_org()) as sim:
+        connector = connect(sim)
+        assert "JCasC" in connector.cannot_revoke(grant)
+        with pytest.raises(Unsupported):
+            connector.revoke(grant)
+        assert sim.org.folder_roles["folder"]["builders"].sids == ["alice", "ops"]

@@ -256,3 +256,13 @@ def test_a_held_run_whose_staged_rows_were_lost_is_not_applied(connector, securi
     with pytest.raises(ValueError, match="lost its staged rows"):
         confirm_held(held, actor=security_user)
     assert Grant.objects.current().filter(account__login="dave").exists()
+
+
+def test_a_name_too_long_for_the_inventory_fails_the_run_cleanly(connector):
+    good = sync(connector, small_org())
+    hostile = "\u202e<script>alert(1)</script>" + "x" * 10_000
+    run = sync(connector, small_org(extra_members=(hostile,)))
+    assert run.status == SyncStatus.FAILED
+    assert "is 10031 characters, more than the 300 the inventory stores" in run.error
+    assert connector.last_applied_run() == good
+    assert not Grant.objects.filter(removed_run__isnull=False).exists()
