@@ -20,6 +20,7 @@ SIMULATORS: dict[str, tuple[str, str]] = {
     "quay": ("Quay API (quay.io and Red Hat Quay, /api/v1)", "connectors.simulators.quay"),
     "artifactory": ("JFrog Artifactory REST API (/artifactory/api, /access/api)", "connectors.simulators.artifactory"),
     "jenkins": ("Jenkins (role-strategy, matrix and folder authorization)", "connectors.simulators.jenkins"),
+    "gitlab": ("GitLab REST API v4", "connectors.simulators.gitlab"),
 }
 
 

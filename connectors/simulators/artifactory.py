@@ -43,14 +43,14 @@ import string
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from .artifactory_org import ArtifactoryInstance, Change, InstanceFacts
 from .artifactory_render import parse_permission, render_permission, render_token, render_user
-from .server import HTTPError, Request, Response, Simulator, SlidingWindow
+from .server import HTTPError, Request, Response, Simulator, SlidingWindow, write_secret_file
 
 __all__ = [
     "ArtifactoryInstance",
@@ -154,10 +154,6 @@ class ArtifactorySimulator(Simulator):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.window.clear()
-
-    def mutate(self, fraction: float, seed: int = 0) -> list[Change]:
-        with self.lock:
-            return self.instance.mutate_fraction(fraction, seed)
 
     def describe(self) -> list[str]:
         inst = self.instance
@@ -442,17 +438,9 @@ class ArtifactorySimulator(Simulator):
         "revoke_token",
     )
 
-    def _control_mutate(self, request: Request) -> Response:
-        """``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {"group": "g", "user": "u"}}``."""
-        data = request.json()
-        if "action" in data:
-            if data["action"] not in self._MUTATIONS:
-                return Response(400, {"message": f"unknown action; use one of {', '.join(self._MUTATIONS)}"})
-            with self.lock:
-                result = getattr(self.instance, data["action"])(**data.get("args", {}))
-            return Response(200, {"result": asdict(result) if is_dataclass(result) else result})
-        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
-        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
+    @property
+    def model(self) -> ArtifactoryInstance:
+        return self.instance
 
     def _control_info(self, request: Request) -> Response:
         with self.lock:
@@ -493,9 +481,7 @@ def build(args: argparse.Namespace) -> ArtifactorySimulator:
     )
     token = args.token or generate_token()
     if args.token_file:
-        args.token_file.parent.mkdir(parents=True, exist_ok=True)
-        args.token_file.touch(mode=0o600)
-        args.token_file.write_text(token + "\n")
+        write_secret_file(args.token_file, token)
     simulator = ArtifactorySimulator(
         instance,
         tokens={token: Credential("admin")},

@@ -62,7 +62,7 @@ from .dockerhub_org import (
     Team,
 )
 from .dockerhub_render import Render
-from .server import FixedWindowQuota, HTTPError, QuotaState, Request, Response, Simulator
+from .server import FixedWindowQuota, HTTPError, QuotaState, Request, Response, Simulator, write_secret_file
 
 __all__ = ["Change", "DockerHubOrg", "DockerHubSimulator", "OrgFacts", "add_arguments", "build", "generate_pat"]
 
@@ -146,10 +146,6 @@ class DockerHubSimulator(Simulator):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.quota.clear()
-
-    def mutate(self, fraction: float, seed: int = 0) -> list[Change]:
-        with self.lock:
-            return self.org.mutate_fraction(fraction, seed)
 
     def describe(self) -> list[str]:
         org = self.org
@@ -620,19 +616,15 @@ class DockerHubSimulator(Simulator):
         "delete_token",
     )
 
-    def _control_mutate(self, request: Request) -> Response:
-        """``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {"username": "bob"}}``."""
-        data = request.json()
-        if "action" in data:
-            if data["action"] not in self._MUTATIONS:
-                return Response(400, {"message": f"unknown action; use one of {', '.join(self._MUTATIONS)}"})
-            with self.lock:
-                result = getattr(self.org, data["action"])(**data.get("args", {}))
-            if is_dataclass(result):
-                result = {key: value for key, value in asdict(result).items() if key != "secret"}
-            return Response(200, {"result": result})
-        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
-        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
+    @property
+    def model(self) -> DockerHubOrg:
+        return self.org
+
+    def mutation_result(self, result: Any) -> Any:
+        """Named mutations never echo a token's secret."""
+        if is_dataclass(result):
+            return {key: value for key, value in asdict(result).items() if key != "secret"}
+        return result
 
     def _control_info(self, request: Request) -> Response:
         with self.lock:
@@ -680,9 +672,7 @@ def build(args: argparse.Namespace) -> DockerHubSimulator:
     )
     token = args.token or generate_pat()
     if args.token_file:
-        args.token_file.parent.mkdir(parents=True, exist_ok=True)
-        args.token_file.touch(mode=0o600)
-        args.token_file.write_text(token + "\n")
+        write_secret_file(args.token_file, token)
     simulator = DockerHubSimulator(
         org,
         pats={token: org.owner_username},

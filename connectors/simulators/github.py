@@ -44,7 +44,7 @@ import string
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ from .server import (
     etag_matches,
     make_etag,
     paginate,
+    write_secret_file,
 )
 
 __all__ = ["Change", "GitHubOrg", "GitHubSimulator", "OrgFacts", "Token", "add_arguments", "build", "generate_token"]
@@ -429,10 +430,6 @@ class GitHubSimulator(Simulator):
         super().reset_counters()
         self.quota.clear()
         self.window.clear()
-
-    def mutate(self, fraction: float, seed: int = 0) -> list[Change]:
-        with self.lock:
-            return self.org.mutate_fraction(fraction, seed)
 
     def describe(self) -> list[str]:
         org = self.org
@@ -1204,17 +1201,9 @@ class GitHubSimulator(Simulator):
         "add_installation",
     )
 
-    def _control_mutate(self, request: Request) -> Response:
-        """``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {"login": "bob"}}``."""
-        data = request.json()
-        if "action" in data:
-            if data["action"] not in self._MUTATIONS:
-                return Response(400, {"message": f"unknown action; use one of {', '.join(self._MUTATIONS)}"})
-            with self.lock:
-                result = getattr(self.org, data["action"])(**data.get("args", {}))
-            return Response(200, {"result": asdict(result) if is_dataclass(result) else result})
-        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
-        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
+    @property
+    def model(self) -> GitHubOrg:
+        return self.org
 
     def _control_info(self, request: Request) -> Response:
         with self.lock:
@@ -1255,9 +1244,7 @@ def build(args: argparse.Namespace) -> GitHubSimulator:
     org = GitHubOrg.generate(args.org, args.seed, args.members, args.outside_collaborators, args.teams, args.repos)
     token = args.token or generate_token()
     if args.token_file:
-        args.token_file.parent.mkdir(parents=True, exist_ok=True)
-        args.token_file.touch(mode=0o600)
-        args.token_file.write_text(token + "\n")
+        write_secret_file(args.token_file, token)
     simulator = GitHubSimulator(
         org,
         tokens={token: Token(org.owner_login)},

@@ -44,7 +44,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -64,7 +64,7 @@ from .harbor_org import (
     RobotPermission,
     User,
 )
-from .server import HTTPError, Request, Response, Simulator
+from .server import HTTPError, Request, Response, Simulator, write_secret_file
 
 __all__ = ["Change", "HarborFacts", "HarborOrg", "HarborSimulator", "add_arguments", "build"]
 
@@ -164,10 +164,6 @@ class HarborSimulator(Simulator):
     @property
     def api_url(self) -> str:
         return f"{self.url}{API_PREFIX}"
-
-    def mutate(self, fraction: float, seed: int = 0) -> list[Change]:
-        with self.lock:
-            return self.org.mutate_fraction(fraction, seed)
 
     def describe(self) -> list[str]:
         org = self.org
@@ -754,17 +750,9 @@ class HarborSimulator(Simulator):
         "configure_admin_group",
     )
 
-    def _control_mutate(self, request: Request) -> Response:
-        """``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {...}}``."""
-        data = request.json()
-        if "action" in data:
-            if data["action"] not in self._MUTATIONS:
-                return Response(400, {"message": f"unknown action; use one of {', '.join(self._MUTATIONS)}"})
-            with self.lock:
-                result = getattr(self.org, data["action"])(**data.get("args", {}))
-            return Response(200, {"result": asdict(result) if is_dataclass(result) else result})
-        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
-        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
+    @property
+    def model(self) -> HarborOrg:
+        return self.org
 
     def _control_info(self, request: Request) -> Response:
         with self.lock:
@@ -861,9 +849,7 @@ def build(args: argparse.Namespace) -> HarborSimulator:
     password = args.password or secrets.token_urlsafe(18)
     org.user("admin").password = password
     if args.password_file:
-        args.password_file.parent.mkdir(parents=True, exist_ok=True)
-        args.password_file.touch(mode=0o600)
-        args.password_file.write_text(password + "\n")
+        write_secret_file(args.password_file, password)
     simulator = HarborSimulator(
         org, host=args.host, port=args.port, latency=args.latency_ms / 1000, max_concurrent=args.max_concurrent
     )

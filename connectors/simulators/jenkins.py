@@ -29,13 +29,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
 import yaml
 
 from ..providers.jenkins_perms import short_name
 from .jenkins_org import FOLDER_CLASS, JOB_CLASS, JenkinsOrg, User
-from .server import Request, Response, Simulator
+from .server import Request, Response, Simulator, write_secret_file
 
 __all__ = ["JenkinsOrg", "JenkinsSimulator", "add_arguments", "build"]
 
@@ -402,6 +403,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--agents", type=int, default=3)
     parser.add_argument("--token", help="API token of the admin user (default: generated)")
+    parser.add_argument("--token-file", type=Path, help="write the admin's API token to this file (mode 600)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
 
 
@@ -412,5 +414,9 @@ def build(args: argparse.Namespace) -> JenkinsSimulator:
     token = args.token or secrets.token_hex(17)
     org.users["admin"].api_token = token
     simulator = JenkinsSimulator(org, host=args.host, port=args.port, latency=args.latency_ms / 1000)
-    simulator.notes.append(f"user: admin, API token: {token}")
+    if args.token_file:
+        write_secret_file(args.token_file, token)
+        simulator.notes.append(f"user: admin, API token written to {args.token_file}")
+    else:
+        simulator.notes.append(f"user: admin, API token: {token}")
     return simulator

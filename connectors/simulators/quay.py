@@ -35,12 +35,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .quay_org import REPO_ROLES, TEAM_ROLES, Change, QuayFacts, QuayOrg, Team
-from .server import FixedWindowQuota, HTTPError, Request, Response, Route, Simulator
+from .server import FixedWindowQuota, HTTPError, Request, Response, Route, Simulator, write_secret_file
 
 __all__ = ["Change", "QuayFacts", "QuayOrg", "QuaySimulator", "Token", "add_arguments", "build", "generate_token"]
 
@@ -630,11 +630,6 @@ class QuaySimulator(Simulator):
         with self.lock:
             return [change for org in self.orgs.values() for change in org.mutate_fraction(fraction, seed)]
 
-    def _control_mutate(self, request: Request) -> Response:
-        data = request.json()
-        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
-        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
-
     def _control_info(self, request: Request) -> Response:
         with self.lock:
             orgs = {
@@ -688,9 +683,7 @@ def build(args: argparse.Namespace) -> QuaySimulator:
     ]
     token = args.token or generate_token()
     if args.token_file:
-        args.token_file.parent.mkdir(parents=True, exist_ok=True)
-        args.token_file.touch(mode=0o600)
-        args.token_file.write_text(token + "\n")
+        write_secret_file(args.token_file, token)
     simulator = QuaySimulator(
         orgs,
         tokens={token: Token(args.owner)},

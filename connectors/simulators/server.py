@@ -25,9 +25,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -440,6 +441,9 @@ class Simulator:
 
     prefixes: tuple[str, ...] = ("",)
     server_header = "simulator"
+    # Methods of ``model`` that ``POST /_simulator/mutate`` may call by name (see :meth:`_control_mutate`).
+    _MUTATIONS: tuple[str, ...] = ()
+    lock: threading.RLock  # set by simulators with mutable state; guards it against concurrent requests
 
     def __init__(
         self,
@@ -707,6 +711,35 @@ class Simulator:
         self.control.add("GET", "/_simulator/requests", self._control_requests)
         self.control.add("POST", "/_simulator/reset", self._control_reset)
 
+    @property
+    def model(self) -> Any:
+        """The simulated system that named mutations act on; simulators with ``_MUTATIONS`` override it."""
+        raise NotImplementedError
+
+    def mutate(self, fraction: float, seed: int = 0) -> list[Any]:
+        """Change about ``fraction`` of the simulated grants (seeded); returns the changes as dataclasses."""
+        with self.lock:
+            return self.model.mutate_fraction(fraction, seed)
+
+    def mutation_result(self, result: Any) -> Any:
+        """How a named mutation's return value is shown; override to hide secrets."""
+        return asdict(result) if is_dataclass(result) else result
+
+    def _control_mutate(self, request: Request) -> Response:
+        """``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {...}}`` (one of ``_MUTATIONS``).
+
+        Simulators register it as ``POST /_simulator/mutate`` when they support changes.
+        """
+        data = request.json()
+        if "action" in data:
+            if data["action"] not in self._MUTATIONS:
+                return Response(400, {"message": f"unknown action; use one of {', '.join(self._MUTATIONS)}"})
+            with self.lock:
+                result = getattr(self.model, data["action"])(**data.get("args", {}))
+            return Response(200, {"result": self.mutation_result(result)})
+        changes = self.mutate(float(data["fraction"]), int(data.get("seed", 0)))
+        return Response(200, {"count": len(changes), "changes": [asdict(change) for change in changes]})
+
     def _control_list_faults(self, request: Request) -> Response:
         return Response(200, {"latency": self.latency, "faults": [fault.to_dict() for fault in self.faults.faults]})
 
@@ -734,3 +767,14 @@ class Simulator:
     def _control_reset(self, request: Request) -> Response:
         self.reset_counters()
         return Response(204)
+
+
+# ---------------------------------------------------------------------------
+# Command line helpers
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Write a generated credential for scripts to pick up, readable by its owner only (mode 600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")

@@ -2,7 +2,6 @@
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -15,18 +14,17 @@ from connectors.base import (
     GrantTarget,
     Outcome,
     PermissionProblem,
-    Principal,
     ResourceRecord,
-    Target,
     Unsupported,
 )
 from connectors.choices import AccountState, AccountType, GrantKind, Level
-from connectors.http import HttpClient
 from connectors.providers.artifactory import ArtifactoryConnector
 from connectors.providers.artifactory_permissions import parse_scope, parse_time, subject_user
 from connectors.simulators.artifactory import ArtifactoryInstance, ArtifactorySimulator, Credential
 from connectors.simulators.artifactory_org import EPOCH, Section
 from connectors.simulators.server import ERROR
+from tests.connectors.helpers import Records, attach_http
+from tests.fakes import FakeTime
 
 ADMIN_TOKEN = "cmVmdGtuOjAxOjE3adminTokenForTheSimulatedInstance0123456789abcd"
 USER_TOKEN = "cmVmdGtuOjAxOjE3userTokenForTheSimulatedInstance01234567890abcd"
@@ -34,19 +32,6 @@ HOSTILE_USER = 'o\'neil "x" <b>&+1 ü'
 HOSTILE_TARGET = 'rel/ease +ops "x"'
 HOSTILE_GROUP = "ops & dev's"
 NOW = EPOCH + 86_400
-
-
-class FakeTime:
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def small_instance() -> ArtifactoryInstance:
@@ -101,41 +86,16 @@ def simulator(inst: ArtifactoryInstance | None = None, **options):
 
 
 def connector(url: str, token: str = ADMIN_TOKEN, fake: FakeTime | None = None, **http_options):
-    fake = fake or FakeTime()
+    fake = fake or FakeTime(NOW)
     config = ConnectorConfig(
         name="art-test", api_url=ArtifactoryConnector.api_url(url), options={}, secret=lambda key: token
     )
-    conn = ArtifactoryConnector(config, http=None)
-    http_options.setdefault("timeout", 5)
     http_options.setdefault("max_retries", 1)
-    http_options.setdefault("max_concurrency", 4)
-    conn.http = HttpClient(
-        config.api_url,
-        headers=conn.auth_headers(),
-        allow_private_network=True,
-        sleep=fake.sleep,
-        clock=fake.clock,
-        **http_options,
-    )
-    return conn
+    conn = ArtifactoryConnector(config, http=None)
+    return attach_http(conn, config.api_url, sleep=fake.sleep, clock=fake.clock, **http_options)
 
 
-@dataclass
-class Result:
-    records: list
-
-    @property
-    def accounts(self) -> dict[str, AccountRecord]:
-        return {r.login: r for r in self.records if isinstance(r, AccountRecord)}
-
-    @property
-    def resources(self) -> dict[str, ResourceRecord]:
-        return {r.path: r for r in self.records if isinstance(r, ResourceRecord)}
-
-    @property
-    def grants(self) -> list[GrantRecord]:
-        return [r for r in self.records if isinstance(r, GrantRecord)]
-
+class Result(Records):
     def on(self, path: str) -> dict[str, GrantRecord]:
         """Grants on a resource by holder login (accounts) or path (groups)."""
         resource = self.resources[path].external_id
@@ -150,28 +110,6 @@ class Result:
     def of(self, login: str) -> list[GrantRecord]:
         account = self.accounts[login].external_id
         return [g for g in self.grants if g.account_external_id == account]
-
-    def target(self, grant: GrantRecord) -> GrantTarget:
-        """What connectors.revocation.grant_target builds from the stored rows."""
-        resources = {r.external_id: r for r in self.resources.values()}
-        accounts = {a.external_id: a for a in self.accounts.values()}
-
-        def as_target(r: ResourceRecord) -> Target:
-            return Target(r.external_id, r.type, r.path, r.attributes)
-
-        account = accounts.get(grant.account_external_id)
-        return GrantTarget(
-            kind=grant.kind,
-            permission=grant.permission,
-            level=grant.level,
-            via=grant.via,
-            resource=as_target(resources[grant.resource_external_id]),
-            account=Principal(account.external_id, account.login, account.type, account.attributes)
-            if account
-            else None,
-            group=as_target(resources[grant.group_external_id]) if grant.group_external_id else None,
-            attributes=grant.attributes,
-        )
 
 
 def read(sim, **options) -> Result:
@@ -415,7 +353,7 @@ def test_the_api_paths_are_added_to_the_platform_root():
 
 
 def test_a_rate_limited_answer_is_waited_out_on_the_injected_clock():
-    fake = FakeTime()
+    fake = FakeTime(NOW)
     with simulator(rate_limit=10, clock=fake.clock) as sim:
         result = read(sim, fake=fake, max_concurrency=1)
     assert "admin" in result.accounts

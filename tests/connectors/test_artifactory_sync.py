@@ -4,15 +4,12 @@ The simulator and the client share an injected clock and sleep, so rate-limit wa
 real decisions without real waiting.
 """
 
-import functools
 import logging
 
 import pytest
 
-from connectors.actions import do_add_connector
 from connectors.base import Outcome
 from connectors.choices import AccountType, Level, SyncStatus
-from connectors.client import build_connector
 from connectors.export import Filters, rows
 from connectors.models import Account, Grant, Resource
 from connectors.revocation import revoke_grant
@@ -20,27 +17,16 @@ from connectors.simulators.artifactory import ArtifactoryInstance, ArtifactorySi
 from connectors.simulators.artifactory_org import EPOCH
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.fakes import FakeTime
 
 TOKEN = "cmVmdGtuOjAxOjE3e2eAdminToken0123456789abcdefghijklmnopqrstuvwx"
 READER_TOKEN = "cmVmdGtuOjAxOjE3e2eReaderToken0123456789abcdefghijklmnopqrstuvw"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = float(EPOCH)
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(EPOCH)
 
 
 @pytest.fixture
@@ -66,19 +52,19 @@ def sim(instance, fake_time):
 
 @pytest.fixture
 def connector(sim, monkeypatch, db):
-    monkeypatch.setenv("ART_E2E_TOKEN", TOKEN)
-    return do_add_connector(
+    return add_simulated_connector(
+        monkeypatch,
         name="art",
         kind="artifactory",
         base_url=f"{sim.url}/artifactory",
-        options={"allow_private_network": "true"},
-        secrets={"token": "env:ART_E2E_TOKEN"},
+        token_env="ART_E2E_TOKEN",
+        token=TOKEN,
     )
 
 
 @pytest.fixture
 def factory(fake_time):
-    return functools.partial(build_connector, sleep=fake_time.sleep, clock=fake_time.clock, timeout=1, max_retries=2)
+    return sync_factory(fake_time)
 
 
 @pytest.fixture

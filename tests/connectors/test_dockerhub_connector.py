@@ -3,7 +3,6 @@
 import logging
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -14,21 +13,19 @@ from connectors.base import (
     ConnectorConfig,
     ConnectorError,
     GrantRecord,
-    GrantTarget,
     Outcome,
     PermissionProblem,
-    Principal,
     ResourceRecord,
-    Target,
     Unsupported,
 )
 from connectors.choices import AccountState, AccountType, GrantKind, Level
-from connectors.http import HttpClient
 from connectors.providers.dockerhub import DockerHubConnector
 from connectors.providers.dockerhub_access import scopes_level
 from connectors.simulators.dockerhub import DockerHubOrg, DockerHubSimulator
 from connectors.simulators.dockerhub_org import TYPE_ORG, TYPE_REPO
 from connectors.simulators.server import ERROR, SECONDARY_RATE_LIMIT
+from tests.connectors.helpers import Records, attach_http
+from tests.fakes import FakeTime
 
 OWNER_PAT = "dckr_pat_ownerTokenForTheSimulatedOrg01"
 EDITOR_PAT = "dckr_pat_editorTokenForTheSimulatedOrg1"
@@ -36,21 +33,6 @@ MEMBER_PAT = "dckr_pat_memberTokenForTheSimulatedOrg1"
 NOW = 1_700_000_000.0  # 2023-11-14
 HOSTILE_TEAM = "qa & ops ü%20<x>"
 HOSTILE_NAME = '=HYPERLINK("http://x")<script>'
-
-
-class FakeTime:
-    """clock/sleep pair for client and simulator: sleeping only moves the clock, and is recorded."""
-
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def small_org() -> DockerHubOrg:
@@ -91,14 +73,14 @@ def small_org() -> DockerHubOrg:
 def simulator(org: DockerHubOrg, time: FakeTime | None = None, **options):
     pats = {OWNER_PAT: "olivia", EDITOR_PAT: "eddie", MEMBER_PAT: "ada"}
     options.setdefault("pats", {key: user for key, user in pats.items() if user in org.members} or pats)
-    with DockerHubSimulator(org, clock=(time or FakeTime()).clock, **options) as sim:
+    with DockerHubSimulator(org, clock=(time or FakeTime(NOW)).clock, **options) as sim:
         yield sim
 
 
 def connector(
     sim, token: str = OWNER_PAT, username: str = "olivia", time: FakeTime | None = None, **options
 ) -> DockerHubConnector:
-    time = time or FakeTime()
+    time = time or FakeTime(NOW)
     config = ConnectorConfig(
         name="hub-test",
         api_url=sim.url,
@@ -106,74 +88,11 @@ def connector(
         secret=lambda key: token,
         allow_private_network=True,
     )
-    conn = DockerHubConnector(config, http=None)
-    conn.http = HttpClient(
-        sim.url,
-        headers=conn.auth_headers(),
-        allow_private_network=True,
-        sleep=time.sleep,
-        clock=time.clock,
-        timeout=5,
-        max_retries=2,
-        max_concurrency=4,
-    )
-    return conn
+    return attach_http(DockerHubConnector(config, http=None), sim.url, sleep=time.sleep, clock=time.clock)
 
 
-@dataclass
-class Result:
-    records: list
-
-    @property
-    def accounts(self) -> dict[str, AccountRecord]:
-        return {r.login: r for r in self.records if isinstance(r, AccountRecord)}
-
-    @property
-    def resources(self) -> dict[str, ResourceRecord]:
-        return {r.path: r for r in self.records if isinstance(r, ResourceRecord)}
-
-    @property
-    def grants(self) -> list[GrantRecord]:
-        return [r for r in self.records if isinstance(r, GrantRecord)]
-
-    def grants_of(self, login: str) -> list[GrantRecord]:
-        account = self.accounts[login].external_id
-        return [grant for grant in self.grants if grant.account_external_id == account]
-
-    def grants_on(self, path: str) -> list[GrantRecord]:
-        resource = self.resources[path].external_id
-        return [grant for grant in self.grants if grant.resource_external_id == resource]
-
-    def members_of(self, path: str) -> dict[str, str]:
-        logins = {r.external_id: r.login for r in self.records if isinstance(r, AccountRecord)}
-        return {
-            logins[g.account_external_id]: g.permission for g in self.grants_on(path) if g.kind == GrantKind.MEMBERSHIP
-        }
-
-    def target(self, grant: GrantRecord) -> GrantTarget:
-        """The GrantTarget revocation builds from the stored rows (connectors/revocation.py)."""
-        by_id = {r.external_id: r for r in self.records if not isinstance(r, GrantRecord)}
-
-        def place(record: ResourceRecord) -> Target:
-            return Target(record.external_id, record.type, record.path, record.attributes)
-
-        account = by_id.get(grant.account_external_id)
-        return GrantTarget(
-            kind=grant.kind,
-            permission=grant.permission,
-            level=grant.level,
-            via=grant.via,
-            resource=place(by_id[grant.resource_external_id]),
-            account=Principal(account.external_id, account.login, account.type, account.attributes)
-            if account
-            else None,
-            group=place(by_id[grant.group_external_id]) if grant.group_external_id else None,
-            attributes=grant.attributes,
-        )
-
-
-def fetch(conn: DockerHubConnector) -> Result:
-    return Result(list(conn.fetch()))
+def fetch(conn: DockerHubConnector) -> Records:
+    return Records(list(conn.fetch()))
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +183,7 @@ def test_a_team_that_changes_between_the_two_lists_is_read_from_its_own_member_l
             return response
 
     org = small_org()
-    with Shifting(org, pats={OWNER_PAT: "olivia"}, clock=FakeTime().clock) as sim:
+    with Shifting(org, pats={OWNER_PAT: "olivia"}, clock=FakeTime(NOW).clock) as sim:
         result = fetch(connector(sim))
         reads = [r.path for r in sim.requests if r.path.startswith("/v2/orgs/acme/groups/")]
     assert result.members_of("acme/team/devs") == {"ada": "member", "max": "member", "eddie": "member"}
@@ -334,7 +253,7 @@ def test_invitations_are_pending_accounts_with_the_invited_role(small):
 # --- organization access tokens ---------------------------------------------------------
 
 
-def token(result: Result, label: str) -> AccountRecord:
+def token(result: Records, label: str) -> AccountRecord:
     [found] = [a for a in result.accounts.values() if a.type == AccountType.ACCESS_TOKEN and a.name == label]
     return found
 
@@ -453,7 +372,7 @@ def test_a_list_that_shifts_between_two_pages_fails_the_read_instead_of_missing_
             return response
 
     org = DockerHubOrg.generate("acme", seed=2, members=150, teams=3, repos=3)
-    with Shrinking(org, pats={OWNER_PAT: org.owner_username}, clock=FakeTime().clock) as sim:
+    with Shrinking(org, pats={OWNER_PAT: org.owner_username}, clock=FakeTime(NOW).clock) as sim:
         with pytest.raises(ConnectorError, match="changed while it was read") as failed:
             fetch(connector(sim, username=org.owner_username))
     assert failed.value.permanent is False
@@ -483,7 +402,7 @@ def test_a_token_deleted_between_the_list_and_its_read_is_not_recorded():
             self.org.delete_token(next(t.id for t in self.org.tokens.values() if t.label == "off"))
             return response
 
-    with Deleting(small_org(), pats={OWNER_PAT: "olivia"}, clock=FakeTime().clock) as sim:
+    with Deleting(small_org(), pats={OWNER_PAT: "olivia"}, clock=FakeTime(NOW).clock) as sim:
         result = fetch(connector(sim))
     labels = {a.name for a in result.accounts.values() if a.type == AccountType.ACCESS_TOKEN}
     assert labels == {"ci", "deploy", "stale"}
@@ -508,7 +427,7 @@ def test_an_organization_access_token_can_sign_in_but_cannot_sync():
 
 
 def test_the_bearer_token_is_renewed_before_it_expires_without_a_401():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), time, jwt_lifetime=600) as sim:
         conn = connector(sim, time=time)
         fetch(conn)
@@ -520,7 +439,7 @@ def test_the_bearer_token_is_renewed_before_it_expires_without_a_401():
 
 
 def test_a_401_is_retried_once_after_signing_in_again():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), time) as sim:
         conn = connector(sim, time=time)
         conn.test()
@@ -542,7 +461,7 @@ def test_a_credential_revoked_mid_sync_is_a_permission_problem_not_a_loop():
 
 
 def test_an_exhausted_rate_limit_is_waited_out_until_the_reset_without_real_sleeping():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), time, rate_limit=8) as sim:
         result = fetch(connector(sim, time=time))
     assert "olivia" in result.accounts
@@ -551,7 +470,7 @@ def test_an_exhausted_rate_limit_is_waited_out_until_the_reset_without_real_slee
 
 
 def test_x_retry_after_is_read_as_a_unix_timestamp_not_as_seconds():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), time) as sim:
         sim.add_fault(SECONDARY_RATE_LIMIT, "/v2/orgs/*/groups", seconds=30, times=1)
         fetch(connector(sim, time=time))
@@ -613,7 +532,7 @@ def revoking(**options):
         yield org, conn, fetch(conn)
 
 
-def membership(result: Result, login: str, path: str) -> GrantRecord:
+def membership(result: Records, login: str, path: str) -> GrantRecord:
     resource = result.resources[path].external_id
     [grant] = [g for g in result.grants_of(login) if g.resource_external_id == resource]
     return grant

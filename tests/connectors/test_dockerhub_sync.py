@@ -4,40 +4,26 @@ The simulator runs with an injected clock shared with the client's injected slee
 and token expiry are real decisions without real waiting.
 """
 
-import functools
 import logging
 
 import pytest
 
-from connectors.actions import do_add_connector
 from connectors.choices import AccountState, AccountType, Level, SyncStatus
-from connectors.client import build_connector
 from connectors.export import Filters, rows
 from connectors.models import Account, Grant, Resource
 from connectors.revocation import revoke_grant
 from connectors.simulators.dockerhub import DockerHubOrg, DockerHubSimulator
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.fakes import FakeTime
 
 TOKEN = "dckr_pat_e2eOwnerToken0123456789abcdef"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -54,21 +40,21 @@ def sim(org, fake_time):
 
 @pytest.fixture
 def connector(sim, org, monkeypatch, db):
-    monkeypatch.setenv("HUB_E2E_TOKEN", TOKEN)
-    return do_add_connector(
+    return add_simulated_connector(
+        monkeypatch,
         name="hub",
         kind="dockerhub",
         base_url=sim.url,
-        options={"org": "acme", "username": org.owner_username, "allow_private_network": "true"},
-        secrets={"token": "env:HUB_E2E_TOKEN"},
+        token_env="HUB_E2E_TOKEN",
+        token=TOKEN,
+        org="acme",
+        username=org.owner_username,
     )
 
 
 @pytest.fixture
 def factory(fake_time):
-    return functools.partial(
-        build_connector, sleep=fake_time.sleep, clock=fake_time.clock, timeout=1, max_retries=2, max_concurrency=4
-    )
+    return sync_factory(fake_time, max_concurrency=4)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 
@@ -14,32 +13,18 @@ from connectors.base import (
     PermissionProblem,
     ResourceRecord,
 )
-from connectors.choices import AccountState, AccountType, GrantKind, Level
-from connectors.http import HttpClient
+from connectors.choices import AccountState, AccountType, Level
 from connectors.providers.github import GitHubConnector
 from connectors.providers.github_roles import app_permissions, repository_role
 from connectors.providers.github_teams import immediate_members
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 from connectors.simulators.server import ERROR
+from tests.connectors.helpers import Records, attach_http
+from tests.fakes import FakeTime
 
 OWNER_TOKEN = "ghp_" + "ownerTokenForTheSimulatedOrg0123456789"
 MEMBER_TOKEN = "ghp_" + "memberTokenForTheSimulatedOrg012345678"
 NOW = 1_700_000_000.0
-
-
-class FakeTime:
-    """clock/sleep pair: sleeping only moves the clock, and every sleep is recorded."""
-
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def small_org(base: str = "read") -> GitHubOrg:
@@ -104,51 +89,11 @@ def connector(api_url: str, token: str = OWNER_TOKEN, org: str = "acme", **http_
     config = ConnectorConfig(
         name="github-test", api_url=api_url, options={"org": org}, secret=lambda key: token, allow_private_network=True
     )
-    conn = GitHubConnector(config, http=None)
-    http_options.setdefault("sleep", FakeTime().sleep)
-    http_options.setdefault("timeout", 5)
-    http_options.setdefault("max_retries", 2)
-    http_options.setdefault("max_concurrency", 4)
-    conn.http = HttpClient(api_url, headers=conn.auth_headers(), allow_private_network=True, **http_options)
-    return conn
+    return attach_http(GitHubConnector(config, http=None), api_url, **http_options)
 
 
-@dataclass
-class Result:
-    records: list
-
-    @property
-    def accounts(self) -> dict[str, AccountRecord]:
-        return {r.login: r for r in self.records if isinstance(r, AccountRecord)}
-
-    @property
-    def resources(self) -> dict[str, ResourceRecord]:
-        return {r.path: r for r in self.records if isinstance(r, ResourceRecord)}
-
-    @property
-    def grants(self) -> list[GrantRecord]:
-        return [r for r in self.records if isinstance(r, GrantRecord)]
-
-    def grants_of(self, login: str) -> list[GrantRecord]:
-        account = self.accounts[login].external_id
-        return [grant for grant in self.grants if grant.account_external_id == account]
-
-    def grants_on(self, path: str) -> list[GrantRecord]:
-        resource = self.resources[path].external_id
-        return [grant for grant in self.grants if grant.resource_external_id == resource]
-
-    def members_of(self, path: str) -> dict[str, str]:
-        """login -> permission of the membership grants on a team or the organization."""
-        logins = {r.external_id: r.login for r in self.records if isinstance(r, AccountRecord)}
-        return {
-            logins[grant.account_external_id]: grant.permission
-            for grant in self.grants_on(path)
-            if grant.kind == GrantKind.MEMBERSHIP
-        }
-
-
-def fetch(conn: GitHubConnector) -> Result:
-    return Result(list(conn.fetch()))
+def fetch(conn: GitHubConnector) -> Records:
+    return Records(list(conn.fetch()))
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +381,7 @@ def test_an_item_repeated_by_a_list_that_shifts_between_pages_is_yielded_once():
                     org.add_user("aaron").id = 5
                     org.members = {"aaron": "member", **org.members}
                 shifted = True
-    logins = Result(records).members_of("acme")
+    logins = Records(records).members_of("acme")
     assert shifted and len(logins) == len(org.members) - 1  # aaron came too late, nobody came twice
     check_stream(records)
 
@@ -509,7 +454,7 @@ def test_a_server_error_on_one_page_is_retried_and_the_result_is_complete():
     with simulator(org) as sim:
         expected = fetch(connector(sim.url)).records
         sim.add_fault(ERROR, "/organizations/9001/members", status=500)  # the second page of a member list
-        time = FakeTime()
+        time = FakeTime(NOW)
         conn = connector(sim.url, sleep=time.sleep)
         result = fetch(conn)
         statuses = [r.status for r in sim.requests if r.path == "/organizations/9001/members"]
@@ -519,7 +464,7 @@ def test_a_server_error_on_one_page_is_retried_and_the_result_is_complete():
 
 
 def test_an_exhausted_rate_limit_is_waited_out_with_the_injected_sleep():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), clock=time.clock, primary_limit=10) as sim:
         conn = connector(sim.url, sleep=time.sleep, clock=time.clock, max_concurrency=1, max_rate_limit_wait=4000)
         result = fetch(conn)

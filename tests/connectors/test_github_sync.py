@@ -4,39 +4,25 @@ The simulator runs with an injected clock shared with the client's injected
 sleep, so rate-limit waits are real decisions without real waiting.
 """
 
-import functools
 import logging
 
 import pytest
 
-from connectors.actions import do_add_connector
 from connectors.choices import AccountState, AccountType, Level, SyncStatus
-from connectors.client import build_connector
 from connectors.models import Account, Grant, Resource
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
 from tests.cli import manage
+from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.fakes import FakeTime
 
 TOKEN = "ghp_" + "e2eOwnerToken0123456789abcdefghijklmn"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -57,21 +43,14 @@ def sim(org, fake_time):
 
 @pytest.fixture
 def connector(sim, monkeypatch, db):
-    monkeypatch.setenv("GH_E2E_TOKEN", TOKEN)
-    return do_add_connector(
-        name="gh",
-        kind="github",
-        base_url=sim.url,
-        options={"org": "acme", "allow_private_network": "true"},
-        secrets={"token": "env:GH_E2E_TOKEN"},
+    return add_simulated_connector(
+        monkeypatch, name="gh", kind="github", base_url=sim.url, token_env="GH_E2E_TOKEN", token=TOKEN, org="acme"
     )
 
 
 @pytest.fixture
 def sync(connector, fake_time):
-    factory = functools.partial(
-        build_connector, sleep=fake_time.sleep, clock=fake_time.clock, timeout=1, max_retries=2, max_concurrency=4
-    )
+    factory = sync_factory(fake_time, max_concurrency=4)
 
     def run():
         return run_sync(connector, connector_factory=factory)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 
@@ -24,29 +23,17 @@ from connectors.base import (
     Unsupported,
 )
 from connectors.choices import AccountState, AccountType, GrantKind, Level
-from connectors.http import HttpClient
 from connectors.providers.harbor import HarborConnector
 from connectors.providers.harbor_roles import action_level, robot_access
 from connectors.simulators.harbor import HarborOrg, HarborSimulator
 from connectors.simulators.server import ERROR
+from tests.connectors.helpers import Records, attach_http
+from tests.fakes import FakeTime
 
 PASSWORD = "Sim-admin-password-123"
 NOW = 1_800_000_000.0
 HOSTILE_USER = 'o\'brien "<b>" ünïcode,x'
 HOSTILE_GROUP = 'Ops "Admins", <script>'
-
-
-class FakeTime:
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def small_org() -> HarborOrg:
@@ -95,42 +82,12 @@ def connector(sim: HarborSimulator, username: str = "admin", password: str = PAS
         secret=lambda key: password,
         allow_private_network=True,
     )
+    fake = FakeTime(NOW)
     conn = HarborConnector(config, http=None)
-    fake = FakeTime()
-    http_options.setdefault("max_concurrency", 4)
-    http_options.setdefault("max_retries", 2)
-    conn.http = HttpClient(
-        config.api_url,
-        headers=conn.auth_headers(),
-        allow_private_network=True,
-        sleep=fake.sleep,
-        clock=fake.clock,
-        timeout=5,
-        **http_options,
-    )
-    return conn
+    return attach_http(conn, config.api_url, sleep=fake.sleep, clock=fake.clock, **http_options)
 
 
-@dataclass
-class Result:
-    records: list
-
-    @property
-    def accounts(self) -> dict[str, AccountRecord]:
-        return {r.login: r for r in self.records if isinstance(r, AccountRecord)}
-
-    @property
-    def resources(self) -> dict[str, ResourceRecord]:
-        return {r.path: r for r in self.records if isinstance(r, ResourceRecord)}
-
-    @property
-    def grants(self) -> list[GrantRecord]:
-        return [r for r in self.records if isinstance(r, GrantRecord)]
-
-    def grants_of(self, login: str) -> list[GrantRecord]:
-        account = self.accounts[login].external_id
-        return [g for g in self.grants if g.account_external_id == account]
-
+class Result(Records):
     def grant(self, login: str, path: str) -> GrantRecord:
         resource = self.resources[path].external_id
         [found] = [g for g in self.grants_of(login) if g.resource_external_id == resource]

@@ -4,41 +4,27 @@ The simulator runs with an injected clock shared with the client's injected slee
 without real waiting and robot expiry is judged against the same time on both sides.
 """
 
-import functools
 import logging
 
 import pytest
 
-from connectors.actions import do_add_connector
 from connectors.base import Outcome
 from connectors.choices import AccountState, AccountType, Level, SyncStatus
-from connectors.client import build_connector
 from connectors.export import Filters, rows
 from connectors.models import Account, Grant, Resource
 from connectors.revocation import revoke_grant
 from connectors.simulators.harbor import HarborOrg, HarborSimulator
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.fakes import FakeTime
 
 PASSWORD = "E2e-harbor-admin-password-1"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -63,21 +49,20 @@ def sim(org, fake_time):
 
 @pytest.fixture
 def connector(sim, monkeypatch, db):
-    monkeypatch.setenv("HARBOR_E2E_TOKEN", PASSWORD)
-    return do_add_connector(
+    return add_simulated_connector(
+        monkeypatch,
         name="harbor",
         kind="harbor",
         base_url=sim.url,
-        options={"username": "admin", "allow_private_network": "true"},
-        secrets={"token": "env:HARBOR_E2E_TOKEN"},
+        token_env="HARBOR_E2E_TOKEN",
+        token=PASSWORD,
+        username="admin",
     )
 
 
 @pytest.fixture
 def factory(fake_time):
-    return functools.partial(
-        build_connector, sleep=fake_time.sleep, clock=fake_time.clock, timeout=1, max_retries=2, max_concurrency=4
-    )
+    return sync_factory(fake_time, max_concurrency=4)
 
 
 @pytest.fixture

@@ -8,24 +8,10 @@ from connectors.base import ConnectorError, PermissionProblem
 from connectors.http import CachedResponse, DjangoCacheResponseCache, HttpClient, HttpError
 from pipeaccess.redact import MASK, redact
 from tests.connectors.httpserver import Reply, ScriptedServer, tls_files
+from tests.fakes import FakeTime
 
 TOKEN = "ghp_" + "s3cr3tT0kenValue0123456789abcdefABCD"
 NOW = 1_700_000_000.0
-
-
-class FakeTime:
-    """clock/sleep pair: sleeping only moves the clock, and every sleep is recorded."""
-
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class MemoryCache:
@@ -47,7 +33,7 @@ def server():
 
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(NOW)
 
 
 @pytest.fixture

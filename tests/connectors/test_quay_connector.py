@@ -13,35 +13,20 @@ from connectors.base import (
     ConfigurationError,
     ConnectorConfig,
     GrantRecord,
-    GrantTarget,
     Outcome,
     PermissionProblem,
-    Principal,
     ResourceRecord,
-    Target,
     Unsupported,
 )
 from connectors.choices import AccountState, AccountType, GrantKind, Level
-from connectors.http import HttpClient
 from connectors.providers.quay import QuayConnector
 from connectors.simulators.quay import QuayOrg, QuaySimulator, Token
 from connectors.simulators.server import ERROR
+from tests.connectors.helpers import Records, attach_http
+from tests.fakes import FakeTime
 
 OWNER_TOKEN = "quayOwnerTokenForTheSimulatedOrg0123456789"
 NOW = 1_700_000_000.0
-
-
-class FakeTime:
-    def __init__(self, now: float = NOW):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def small_org() -> QuayOrg:
@@ -93,31 +78,12 @@ def connector(url: str, token: str = OWNER_TOKEN, orgs=("acme",), **http_options
         secret=lambda key: token,
         allow_private_network=True,
     )
-    conn = QuayConnector(config, http=None)
-    http_options.setdefault("sleep", FakeTime().sleep)
-    http_options.setdefault("timeout", 5)
-    http_options.setdefault("max_retries", 2)
-    http_options.setdefault("max_concurrency", 4)
-    conn.http = HttpClient(api_url, headers=conn.auth_headers(), allow_private_network=True, **http_options)
-    return conn
+    return attach_http(QuayConnector(config, http=None), api_url, **http_options)
 
 
 @dataclass
-class Result:
-    records: list
+class Result(Records):
     requests: list = field(default_factory=list)
-
-    @property
-    def accounts(self) -> dict[str, AccountRecord]:
-        return {r.login: r for r in self.records if isinstance(r, AccountRecord)}
-
-    @property
-    def resources(self) -> dict[str, ResourceRecord]:
-        return {r.path: r for r in self.records if isinstance(r, ResourceRecord)}
-
-    @property
-    def grants(self) -> list[GrantRecord]:
-        return [r for r in self.records if isinstance(r, GrantRecord)]
 
     def resources_by_id(self) -> dict[str, str]:
         return {r.external_id: r.path for r in self.records if isinstance(r, ResourceRecord)}
@@ -139,28 +105,6 @@ class Result:
                 )
                 found[holder] = grant
         return found
-
-    def target(self, grant: GrantRecord) -> GrantTarget:
-        """The GrantTarget revoke() gets, built as connectors.revocation builds it from the stored rows."""
-        by_id = {r.external_id: r for r in self.records if not isinstance(r, GrantRecord)}
-
-        def resource(external_id: str) -> Target:
-            r = by_id[external_id]
-            return Target(r.external_id, r.type, r.path, r.attributes)
-
-        account = by_id.get(grant.account_external_id) if grant.account_external_id else None
-        return GrantTarget(
-            kind=grant.kind,
-            permission=grant.permission,
-            level=grant.level,
-            via=grant.via,
-            resource=resource(grant.resource_external_id),
-            account=Principal(account.external_id, account.login, account.type, account.attributes)
-            if account
-            else None,
-            group=resource(grant.group_external_id) if grant.group_external_id else None,
-            attributes=grant.attributes,
-        )
 
 
 def fetch(conn: QuayConnector, sim: QuaySimulator | None = None) -> Result:
@@ -444,7 +388,7 @@ def test_a_server_error_is_retried_and_the_result_is_complete():
     with simulator(small_org()) as sim:
         expected = fetch(connector(sim.url)).records
         sim.add_fault(ERROR, "/organization/acme/members", status=502)
-        time = FakeTime()
+        time = FakeTime(NOW)
         conn = connector(sim.url, sleep=time.sleep)
         result = fetch(conn)
     assert conn.http.stats.retries == 1 and len(time.sleeps) == 1
@@ -452,7 +396,7 @@ def test_a_server_error_is_retried_and_the_result_is_complete():
 
 
 def test_quays_429_without_headers_is_waited_out_with_the_injected_sleep():
-    time = FakeTime()
+    time = FakeTime(NOW)
     with simulator(small_org(), clock=time.clock, rate_limit=5, rate_window=1.0) as sim:
         conn = connector(sim.url, sleep=time.sleep, clock=time.clock, max_concurrency=1)
         result = fetch(conn, sim)

@@ -3,36 +3,22 @@
 The simulator and the client share a fake clock, so Quay's header-less 429s are waited out without waiting.
 """
 
-import functools
 import logging
 
 import pytest
 
-from connectors.actions import do_add_connector
 from connectors.base import Outcome
 from connectors.choices import AccountState, AccountType, SyncStatus
-from connectors.client import build_connector
 from connectors.export import Filters, rows
 from connectors.models import Account, Grant
 from connectors.revocation import revoke_grant
 from connectors.simulators.quay import QuayOrg, QuaySimulator, Token
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.fakes import FakeTime
 
 TOKEN = "quayE2eOwnerToken0123456789abcdefghijklmn"
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_org() -> QuayOrg:
@@ -55,7 +41,7 @@ def make_org() -> QuayOrg:
 
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeTime(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -72,19 +58,14 @@ def sim(org, fake_time):
 
 @pytest.fixture
 def connector(sim, monkeypatch, db):
-    monkeypatch.setenv("QUAY_E2E_TOKEN", TOKEN)
-    return do_add_connector(
-        name="quay",
-        kind="quay",
-        base_url=sim.url,
-        options={"org": ["acme"], "allow_private_network": "true"},
-        secrets={"token": "env:QUAY_E2E_TOKEN"},
+    return add_simulated_connector(
+        monkeypatch, name="quay", kind="quay", base_url=sim.url, token_env="QUAY_E2E_TOKEN", token=TOKEN, org=["acme"]
     )
 
 
 @pytest.fixture
 def factory(fake_time):
-    return functools.partial(build_connector, sleep=fake_time.sleep, clock=fake_time.clock, timeout=1, max_retries=2)
+    return sync_factory(fake_time)
 
 
 @pytest.fixture

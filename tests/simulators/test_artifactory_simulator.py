@@ -21,17 +21,10 @@ from connectors.simulators.artifactory import (
 )
 from connectors.simulators.artifactory_org import EPOCH, Section
 from connectors.simulators.server import DISCONNECT, ERROR, SECONDARY_RATE_LIMIT
+from tests.fakes import FakeTime
 
 ADMIN = "cmVmdGtuOjAxOjE3adminSimulatorToken"
 READER = "cmVmdGtuOjAxOjE3readerSimulatorToken"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = float(EPOCH)
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def small_instance() -> ArtifactoryInstance:
@@ -58,14 +51,14 @@ def small_instance() -> ArtifactoryInstance:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FakeTime:
+    return FakeTime(EPOCH)
 
 
 @pytest.fixture
 def sim(clock):
     tokens = {ADMIN: Credential("admin"), READER: Credential("ada", admin=False)}
-    with ArtifactorySimulator(small_instance(), tokens=tokens, clock=clock) as simulator:
+    with ArtifactorySimulator(small_instance(), tokens=tokens, clock=clock.clock) as simulator:
         yield simulator
 
 
@@ -147,7 +140,7 @@ def test_removing_a_user_drops_it_everywhere_as_artifactory_does():
 
 def test_access_v2_lists_paginate_by_cursor_until_no_cursor_is_returned(clock):
     inst = ArtifactoryInstance.generate(seed=2, users=23, groups=3, repositories=3, permission_targets=2, tokens=0)
-    with ArtifactorySimulator(inst, tokens={ADMIN: Credential("admin")}, clock=clock, max_page_size=10) as sim:
+    with ArtifactorySimulator(inst, tokens={ADMIN: Credential("admin")}, clock=clock.clock, max_page_size=10) as sim:
         session, names, cursor, pages = client(), [], None, 0
         while True:
             params = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
@@ -293,7 +286,9 @@ def test_repositories_are_one_array_with_their_class(sim):
 
 
 def test_the_optional_rate_limit_answers_429_with_retry_after(clock):
-    with ArtifactorySimulator(small_instance(), tokens={ADMIN: Credential("admin")}, clock=clock, rate_limit=2) as sim:
+    with ArtifactorySimulator(
+        small_instance(), tokens={ADMIN: Credential("admin")}, clock=clock.clock, rate_limit=2
+    ) as sim:
         statuses = [client().get(f"{sim.url}/artifactory/api/repositories") for _ in range(3)]
         assert [r.status_code for r in statuses] == [200, 200, 429]
         assert statuses[-1].headers["Retry-After"] == "60"
@@ -337,7 +332,7 @@ def test_the_instance_can_be_mutated_and_inspected_over_http(sim):
 
 def test_following_the_rest_plan_costs_exactly_the_lower_bound(clock):
     inst = ArtifactoryInstance.generate(seed=9, users=12, groups=4, repositories=5, permission_targets=3, tokens=2)
-    with ArtifactorySimulator(inst, tokens={ADMIN: Credential("admin")}, clock=clock, max_page_size=5) as sim:
+    with ArtifactorySimulator(inst, tokens={ADMIN: Credential("admin")}, clock=clock.clock, max_page_size=5) as sim:
         session = client()
         session.get(f"{sim.url}/artifactory/api/repositories")
         for kind, field in (("users", "username"), ("groups", "group_name")):

@@ -18,17 +18,10 @@ import requests
 from connectors.simulators.dockerhub import DockerHubOrg, DockerHubSimulator, add_arguments, build
 from connectors.simulators.dockerhub_org import OWNERS_TEAM, TYPE_ORG, TYPE_REPO, implied_scopes
 from connectors.simulators.server import SECONDARY_RATE_LIMIT
+from tests.fakes import FakeTime
 
 OWNER = "dckr_pat_owner"
 MEMBER = "dckr_pat_member"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def small_org() -> DockerHubOrg:
@@ -48,7 +41,7 @@ def small_org() -> DockerHubOrg:
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeTime()
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def org():
 
 @pytest.fixture
 def sim(org, clock):
-    with DockerHubSimulator(org, pats={OWNER: "olivia", MEMBER: "ada"}, clock=clock) as simulator:
+    with DockerHubSimulator(org, pats={OWNER: "olivia", MEMBER: "ada"}, clock=clock.clock) as simulator:
         yield simulator
 
 
@@ -117,7 +110,7 @@ def test_calls_without_a_token_are_refused_except_the_public_repository_list(sim
 
 def test_lists_are_pages_with_count_next_and_previous_urls_and_a_page_past_the_end_is_invalid(clock):
     org = DockerHubOrg.generate("acme", seed=3, members=250, teams=2, repos=1)
-    with DockerHubSimulator(org, pats={OWNER: org.owner_username}, clock=clock) as sim:
+    with DockerHubSimulator(org, pats={OWNER: org.owner_username}, clock=clock.clock) as sim:
         headers = bearer(sim, org.owner_username)
         first = get(sim, "/v2/orgs/acme/members", headers, type="member", page_size=1000).json()
         assert (first["count"], len(first["results"]), first["previous"]) == (250, 100, None)
@@ -281,7 +274,7 @@ def test_removing_a_member_removes_them_from_every_team_and_absent_things_are_40
 
 
 def test_every_answer_carries_the_minute_limit_and_an_exceeded_limit_is_429_with_an_epoch(clock, org):
-    with DockerHubSimulator(org, pats={OWNER: "olivia"}, clock=clock, rate_limit=3) as sim:
+    with DockerHubSimulator(org, pats={OWNER: "olivia"}, clock=clock.clock, rate_limit=3) as sim:
         headers = bearer(sim)
         first = get(sim, "/v2/orgs/acme/groups", headers)
         assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")

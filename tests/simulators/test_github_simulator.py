@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
+from tests.fakes import FakeTime
 
 OWNER = "ghp_" + "owner_token"
 NO_ORG_SCOPE = "ghp_" + "repo_only_token"
@@ -27,17 +28,6 @@ MEMBER = "ghp_" + "member_token"
 GITHUB_LINK = re.compile(
     r'^<http://[^>]+>; rel="(prev|next|last|first)"(, <http://[^>]+>; rel="(prev|next|last|first)")*$'
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def small_org() -> GitHubOrg:
@@ -77,18 +67,18 @@ def small_org() -> GitHubOrg:
     return org
 
 
-def start(org: GitHubOrg, clock: FakeClock, **options) -> GitHubSimulator:
+def start(org: GitHubOrg, clock: FakeTime, **options) -> GitHubSimulator:
     tokens = {
         OWNER: Token(org.owner_login),
         NO_ORG_SCOPE: Token(org.owner_login, scopes=("repo",)),
         MEMBER: Token("alice"),
     }
-    return GitHubSimulator(org, tokens=tokens, clock=clock, **options).start()
+    return GitHubSimulator(org, tokens=tokens, clock=clock.clock, **options).start()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FakeTime:
+    return FakeTime()
 
 
 @pytest.fixture

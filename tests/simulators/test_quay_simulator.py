@@ -13,18 +13,11 @@ import requests
 
 from connectors.simulators.quay import QuayOrg, QuaySimulator, Token, add_arguments, build
 from connectors.simulators.server import DISCONNECT, ERROR
+from tests.fakes import FakeTime
 
 OWNER = "quay_owner_token_0123456789"
 MEMBER = "quay_member_token_012345678"
 NO_SCOPE = "quay_repo_read_only_token_0"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def small_org() -> QuayOrg:
@@ -49,13 +42,13 @@ def small_org() -> QuayOrg:
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeTime()
 
 
 @pytest.fixture
 def sim(clock):
     tokens = {OWNER: Token("olivia"), MEMBER: Token("ada"), NO_SCOPE: Token("olivia", scopes=("repo:read",))}
-    with QuaySimulator(small_org(), tokens=tokens, clock=clock) as simulator:
+    with QuaySimulator(small_org(), tokens=tokens, clock=clock.clock) as simulator:
         yield simulator
 
 
@@ -195,7 +188,7 @@ def test_repository_names_with_slashes_are_served_like_quays_apirepopath(sim):
 
 def test_the_repository_list_pages_by_100_with_an_opaque_next_page(clock):
     org = QuayOrg.generate("acme", seed=1, repos=230, owner="olivia")
-    with QuaySimulator(org, tokens={OWNER: Token("olivia")}, clock=clock) as sim:
+    with QuaySimulator(org, tokens={OWNER: Token("olivia")}, clock=clock.clock) as sim:
         first = get(sim, "/repository", namespace="acme").json()
         second = get(sim, "/repository", namespace="acme", next_page=first["next_page"]).json()
         third = get(sim, "/repository", namespace="acme", next_page=second["next_page"]).json()
@@ -307,7 +300,7 @@ def test_prototypes_can_be_changed_and_deleted(sim):
 
 
 def test_the_rate_limit_answers_429_html_without_retry_after_and_resets(clock):
-    with QuaySimulator(small_org(), tokens={OWNER: Token("olivia")}, clock=clock, rate_limit=2) as sim:
+    with QuaySimulator(small_org(), tokens={OWNER: Token("olivia")}, clock=clock.clock, rate_limit=2) as sim:
         statuses = [get(sim, "/organization/acme").status_code for _ in range(3)]
         limited = get(sim, "/organization/acme")
         assert statuses == [200, 200, 429]

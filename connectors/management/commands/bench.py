@@ -1,4 +1,4 @@
-"""bench: the GitHub foundation and Harbor registry benchmarks (connectors/bench*.py); `make bench` runs both."""
+"""bench: the GitHub, Harbor and GitLab benchmarks (connectors/bench*.py); `make bench` runs them all."""
 
 from dataclasses import fields, replace
 from pathlib import Path
@@ -8,16 +8,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from connectors import bench, bench_github, bench_harbor
+from connectors import bench, bench_github, bench_gitlab, bench_harbor
 
-SYSTEMS = ("github", "harbor")
-REPORTS = {"github": "github-foundation.json", "harbor": "harbor-registry.json"}
+SYSTEMS = ("github", "harbor", "gitlab")
+REPORTS = {"github": "github-foundation.json", "harbor": "harbor-registry.json", "gitlab": "gitlab-groups.json"}
 
 
 class Command(BaseCommand):
     help = (
-        "Sync a simulated GitHub org and a simulated Harbor, and print requests against the lower bound, "
-        "re-sync requests, ingest rate and peak memory."
+        "Sync a simulated GitHub org, Harbor and GitLab group, and print requests against the lower bound, "
+        "re-sync requests, ingest rate and peak memory. Size options apply to every system that has that dimension."
     )
 
     def add_arguments(self, parser):
@@ -37,6 +37,8 @@ class Command(BaseCommand):
         group.add_argument("--users", type=int, default=None, help=f"default {harbor.users:,}")
         group.add_argument("--robots", type=int, default=None, help=f"default {harbor.robots:,}")
         group.add_argument("--groups", type=int, default=None, help=f"default {harbor.groups:,}")
+        group = parser.add_argument_group("GitLab (also --members and --projects)")
+        group.add_argument("--subgroups", type=int, default=None, help=f"default {bench_gitlab.GITLAB.subgroups:,}")
         parser.add_argument(
             "--output-dir",
             type=Path,
@@ -53,6 +55,7 @@ class Command(BaseCommand):
         benches = {
             "github": (bench_github, bench_github.SMALL if small else bench_github.FOUNDATION),
             "harbor": (bench_harbor, bench_harbor.SMALL if small else bench_harbor.REGISTRY),
+            "gitlab": (bench_gitlab, bench_gitlab.SMALL if small else bench_gitlab.GITLAB),
         }
         try:
             if bench.ensure_postgres_database(connection.settings_dict):

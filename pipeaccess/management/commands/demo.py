@@ -1,7 +1,7 @@
 """make demo: a running PipeAccess against simulated upstreams, on the embedded defaults.
 
 Starts the simulators (a GitHub organization, a Harbor registry, a Docker Hub
-organization), registers a connector for each, syncs them, creates one user
+organization, a GitLab group, a Jenkins controller), registers a connector for each, syncs them, creates one user
 per role (printing fresh passwords), then runs the web server, a Celery worker
 and beat (as `serve` does) until Ctrl-C or SIGTERM, and stops them all.
 """
@@ -49,6 +49,8 @@ DEMO_SYSTEMS = [
     DemoSystem(
         "demo-dockerhub", "dockerhub", ("--seed", "7"), "--token-file", {"org": "acme", "username": "acmeowner"}
     ),
+    DemoSystem("demo-gitlab", "gitlab", ("--seed", "7"), "--token-file", {"group": ["acme"]}),
+    DemoSystem("demo-jenkins", "jenkins", ("--seed", "7"), "--token-file", {"username": "admin"}),
 ]
 DEMO_USERS = [("security@demo.test", SECURITY), ("reviewer@demo.test", REVIEWER), ("auditor@demo.test", AUDITOR)]
 SIMULATOR_START_SECONDS = 30
