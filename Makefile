@@ -41,11 +41,11 @@ run: venv
 
 .PHONY: bench bench-small
 
-# The benchmarks, GitHub foundation then Harbor registry (about a minute on 2 CPUs; one system: make bench
+# The benchmarks, GitHub, Harbor then GitLab (about two minutes on 2 CPUs; one system: make bench
 # BENCH_ARGS="--system harbor"): need PostgreSQL, for COPY. DATABASE_URL if set, else the database below (created
 # if missing). The HTTP cache goes to Redis when REDIS_URL is set or one answers on 127.0.0.1:6379: Django's file
 # cache lists its whole directory on every write, which slows a full sync of thousands of pages several-fold.
-# Reports: var/bench/github-foundation.json, var/bench/harbor-registry.json.
+# Reports: var/bench/github-foundation.json, harbor-registry.json, gitlab-groups.json.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pipeaccess_bench
 BENCH_ENV = DATABASE_URL="$${DATABASE_URL:-$(BENCH_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$$( \
 	$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1).close()" 2>/dev/null \
