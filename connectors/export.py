@@ -87,11 +87,19 @@ class _Snapshot:
             self._members[group].append((holder, level, rolls_up))
             if cascade_to:
                 self._cascading_members[group].append((holder, cascade_level or level, cascade_to))
+        # Groups that are members of groups (GitLab: a group invited into a group): group -> [(member group,
+        # level, cascade types)]. Their members come along, capped at that level, one level deep.
+        self._member_groups: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        group_memberships = self.grants.filter(entitlement__kind=GrantKind.MEMBERSHIP, group__isnull=False)
+        for holder, group, level, cascade_to, cascade_level in group_memberships.values_list(
+            "group_id", "resource_id", "entitlement__level", "entitlement__cascade_to", "entitlement__cascade_level"
+        ):
+            self._member_groups[group].append((holder, cascade_level or level, cascade_to))
         # Resources that do not inherit from their parents (a Jenkins item with a non-inheriting matrix).
         self.sealed = set(
             Resource.objects.filter(connector=connector, attributes__inherits=False).values_list("id", flat=True)
         )
-        self._member_cache: dict[int, dict[int, int]] = {}
+        self._member_cache: dict[int, dict[int, int]] = {}  # keyed by id, negated when not through groups
         self._descendant_cache: dict[tuple[int, str], list[int]] = {}
 
     def descendants(self, resource_id: int, types: str) -> list[int]:
@@ -124,14 +132,17 @@ class _Snapshot:
         """Resources whose grants can reach resource_id: its ancestors and the resources that name it in reach."""
         return [*self.ancestors(resource_id), *self.reached_by.get(resource_id, ())]
 
-    def members(self, group_id: int) -> dict[int, int]:
+    def members(self, group_id: int, *, through_groups: bool = True) -> dict[int, int]:
         """Accounts that receive what is granted to a group, with their level in it.
 
         Its own members; members of its child groups of the same type when their membership rolls up
-        (GitHub: a child team's members reach the parent's grants); and members of ancestor groups whose
-        membership cascades down to it (GitLab: a parent group's members are members of its subgroups).
+        (GitHub: a child team's members reach the parent's grants); members of ancestor groups whose
+        membership cascades down to it (GitLab: a parent group's members are members of its subgroups);
+        and, one level deep, the members of groups that are members of it or of an ancestor that
+        cascades to it (GitLab: groups invited into it), capped at that membership's level.
         """
-        if group_id not in self._member_cache:
+        key = group_id if through_groups else -group_id
+        if key not in self._member_cache:
             group = self.resources[group_id]
             found: dict[int, int] = {}
 
@@ -148,8 +159,14 @@ class _Snapshot:
                 for account_id, level, types in self._cascading_members.get(ancestor, ()):
                     if group["type"] in types.split(","):
                         add(account_id, level)
-            self._member_cache[group_id] = found
-        return self._member_cache[group_id]
+            if through_groups:
+                for holder_of in self.ancestors(group_id):
+                    for member_group, cap, types in self._member_groups.get(holder_of, ()):
+                        if holder_of == group_id or group["type"] in types.split(","):
+                            for account_id, level in self.members(member_group, through_groups=False).items():
+                                add(account_id, min(level, cap))
+            self._member_cache[key] = found
+        return self._member_cache[key]
 
     def ancestors(self, resource_id: int) -> list[int]:
         chain, current = [], resource_id
@@ -198,6 +215,12 @@ class _Snapshot:
             for account_id, _level, types in self._cascading_members.get(gid, ()):
                 if account_id in account_ids:
                     groups.update(self.descendants(gid, types))
+        for gid, member_groups in self._member_groups.items():
+            for member_group, _cap, types in member_groups:
+                if member_group in groups:
+                    groups.add(gid)
+                    if types:
+                        groups.update(self.descendants(gid, types))
         return groups
 
 

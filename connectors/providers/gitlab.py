@@ -71,6 +71,10 @@ STATES = {
 }
 
 
+# How many levels of shares into out-of-scope invited groups are read (see _invited_groups).
+SHARE_DEPTH = 2
+
+
 class GitLabConnector(BaseConnector):
     kind = "gitlab"
     label = "GitLab"
@@ -282,7 +286,10 @@ class GitLabConnector(BaseConnector):
             records.append(
                 GrantRecord(
                     f"{kind}:{source_id}",
-                    GrantKind.PERMISSION,
+                    # A group invited into a group becomes a member of it: its members are then brought along by
+                    # shares of that group into projects and groups (docs: "members of other groups that have
+                    # access to the group being invited"). A share into a project is a permission on it.
+                    GrantKind.MEMBERSHIP if kind == "group" else GrantKind.PERMISSION,
                     ROLE_NAMES.get(access, f"access_level_{access}"),
                     level_for(access),
                     f"shared_group:{share['group_full_path']}",
@@ -361,10 +368,15 @@ class GitLabConnector(BaseConnector):
         return [account, grant]
 
     def _invited_groups(self, missing: set[int], known: dict[int, dict]) -> Iterator[Record]:
-        """Groups shared into the scope from outside it: the group, its ancestors and their direct members."""
-        pending = sorted(missing)
+        """Groups shared into the scope from outside it: the group, its ancestors and their direct members.
+
+        A share brings along "members of other groups that have access to the group being invited" (docs:
+        sharing projects and groups), one level. So the shares of invited groups are read, and those of the
+        groups shared into them (for access on the invited groups themselves), and no further.
+        """
+        pending = [(gid, SHARE_DEPTH) for gid in sorted(missing)]
         while pending:
-            gid = pending.pop(0)
+            gid, follow_shares = pending.pop(0)
             if gid in known:
                 continue
             try:
@@ -384,9 +396,15 @@ class GitLabConnector(BaseConnector):
                 continue
             known[gid] = group
             if group.get("parent_id") and group["parent_id"] not in known:
-                pending.append(group["parent_id"])
+                pending.append((group["parent_id"], follow_shares))
             yield self.extract_group(group, outside=True)
             yield from self._members("group", gid, group["full_path"])
+            if follow_shares:
+                shares = group.get("shared_with_groups") or []
+                yield from self._shares("group", gid, shares, "expires_at")
+                pending += [
+                    (share["group_id"], follow_shares - 1) for share in shares if share["group_id"] not in known
+                ]
 
     # --- extract hooks ------------------------------------------------------
 

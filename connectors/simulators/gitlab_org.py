@@ -394,17 +394,32 @@ class GitLabOrg:
             levels.append(own)
         for holder in self.chain(node):
             for share in holder.shares.values():
-                in_invited = self.membership_level(user_id, self.groups[share.group_id])
+                in_invited = self.shared_membership_level(user_id, self.groups[share.group_id])
                 if in_invited is not None:
                     levels.append(min(in_invited, share.access_level))
+        return max(levels) if levels else None
+
+    def shared_membership_level(self, user_id: int, group: Group) -> int | None:
+        """Who an invited group brings along, as documented: its direct and inherited members, and the members of
+        groups that have access to it by a group share (one level: not the shares of those groups)."""
+        levels = [] if (own := self.membership_level(user_id, group)) is None else [own]
+        for holder in self.chain(group):
+            for share in holder.shares.values():
+                in_sharing = self.membership_level(user_id, self.groups[share.group_id])
+                if in_sharing is not None:
+                    levels.append(min(in_sharing, share.access_level))
         return max(levels) if levels else None
 
     def effective_members(self, node: Group | Project) -> dict[int, int]:
         candidates = {uid for n in self.chain(node) for uid in n.members}
         for holder in self.chain(node):
             for share in holder.shares.values():
-                for g in self.chain(self.groups[share.group_id]):
+                invited = self.groups[share.group_id]
+                for g in self.chain(invited):
                     candidates.update(g.members)
+                    for inner in g.shares.values():  # groups shared into the invited group
+                        for h in self.chain(self.groups[inner.group_id]):
+                            candidates.update(h.members)
         found = {}
         for uid in candidates:
             level = self.effective_level(uid, node)
@@ -466,6 +481,12 @@ class GitLabOrg:
         # Groups shared in from outside the scope, and their ancestors: the group and its direct members.
         outside = {g.id for gid in invited for g in self.ancestors(gid)} - in_scope
         outside |= {g.id for top in tops for g in self.ancestors(top.parent_id)}
+        # Their shares, two levels further (the connector's SHARE_DEPTH): sharing groups and their ancestors.
+        frontier = set(outside)
+        for _ in range(2):
+            frontier = {g.id for gid in frontier for s in self.groups[gid].shares for g in self.ancestors(s)}
+            frontier -= in_scope | outside
+            outside |= frontier
         return total + sum(1 + pages(len(self.groups[gid].members)) for gid in outside)
 
     # -- generation

@@ -9,7 +9,6 @@ import logging
 
 import pytest
 
-from connectors import registry
 from connectors.actions import do_add_connector
 from connectors.base import Outcome
 from connectors.choices import Level, SyncStatus
@@ -40,12 +39,6 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.fixture(autouse=True)
-def gitlab_kind(monkeypatch):
-    """The lead registers the kind; until then the test registers it for itself."""
-    monkeypatch.setitem(registry.KINDS, "gitlab", ("GitLab", "connectors.providers.gitlab.GitLabConnector"))
-
-
 @pytest.fixture
 def fake_time():
     return FakeTime()
@@ -71,6 +64,15 @@ def org():
     org.share("acme/team-0", "ops", 20)
     project = next(p for p in org.projects.values() if org.full_path(p).startswith("acme/"))
     org.share(org.full_path(project), "ops/oncall", 30)
+    # partners is invited into ops, vendors into partners: pia comes along with ops, vic does not (one level).
+    org.add_user("pia")
+    org.add_user("vic")
+    org.add_group("partners")
+    org.add_group("vendors")
+    org.add_member("partners", "pia", 30)
+    org.add_member("vendors", "vic", 30)
+    org.share("ops", "partners", 30)
+    org.share("partners", "vendors", 30)
     return org
 
 
@@ -158,6 +160,10 @@ def test_export_rows_name_the_source_of_inherited_and_shared_access(sync, org, c
     )
     assert ("cid", shared_project, "shared_group:ops/oncall", "write") in effective
     assert ("eve", shared_project, "shared_group:ops/oncall", "write") in effective
+    # Members of a group invited into the shared group come along (GitLab docs), capped by both shares.
+    assert ("pia", "acme/team-0", "shared_group:ops", "read") in effective
+    assert ("pia", "ops", "shared_group:partners", "write") in effective
+    assert not any(r[0] == "vic" and r[1].startswith("acme") for r in effective)
     root = {r[1] for r in effective if r[0] == "root" and r[2] == "instance_admin"}
     assert "/" in root and deep_project in root
     # Recorded once where granted: ann has one grant row in the inventory, not one per descendant.
