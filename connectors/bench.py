@@ -1,8 +1,9 @@
 """`make bench`: each simulated system synced for real and measured; the parts every system's bench shares.
 
-A system's part (bench_github.py, bench_harbor.py) follows one method, all against one database:
-1. it generates the simulated instance in-process (same seed and sizes as the simulator) to know what
-   the sync must find and the REST lower bound;
+A system's part (bench_github.py, bench_harbor.py, bench_gitlab.py) generates the simulated instance
+in-process (same seed and sizes as the simulator) to know what the sync must find and the REST lower bound,
+then hands its simulator to measure(), which follows one method, all against one database:
+1. it removes the connectors an earlier bench left, with all they recorded;
 2. it starts the simulator as a separate process (Simulator), so neither its memory nor its CPU is
    counted;
 3. it runs `manage.py sync NAME` in a child process twice (sync_twice): a full sync, then an immediate
@@ -27,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -412,7 +414,54 @@ def sync_twice(
     return figures["full_sync"], figures["resync"]
 
 
+def measure(
+    simulator: Simulator,
+    *,
+    name: str,
+    announce: str,
+    served: Callable[[dict], object],
+    expected: object,
+    options: dict,
+    lower_bound: int,
+    workdir: Path,
+    child_env: dict[str, str] | None,
+    say: Callable[[str], None],
+    info: str = "info",
+) -> dict:
+    """The sequence every system's bench follows (module docstring), with a connector called NAME.
+
+    Earlier bench connectors go first so runs are repeatable; the simulator must serve what was generated here
+    (served(info) == expected), else the lower bound would be another instance's. Returns the report's shared
+    part: environment, full_sync (with lower_bound and ratio_to_lower_bound), resync and ingest.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **(child_env or {})}
+    wiped = wipe_bench_connectors(name)
+    if wiped:
+        say(f"removed {wiped} connector(s) left by an earlier bench")
+    say(f"starting the {announce}")
+    with simulator:
+        facts = simulator.control(info)
+        if served(facts) != expected:
+            raise BenchError(f"the simulator serves another instance than generated here: {facts}")
+        connector = do_add_connector(
+            name=name,
+            kind=simulator.kind,
+            base_url=simulator.url,
+            options={**options, "allow_private_network": "true"},
+            secrets={"token": f"file:{simulator.credential_file}"},
+        )
+        full, resync = sync_twice(connector, simulator, env, workdir, say)
+        ingest = measure_ingest(connector, say=say)
+    full.update(lower_bound=lower_bound, ratio_to_lower_bound=full["requests"] / lower_bound)
+    return {"environment": environment(simulator), "full_sync": full, "resync": resync, "ingest": ingest}
+
+
 # --- targets and the report ---------------------------------------------------------------------------
+
+
+def generated_at() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def target(name: str, value, target: str, passed: bool) -> dict:
@@ -437,6 +486,18 @@ def rss_target(full: dict) -> dict:
     return target(RSS, round(full["peak_rss_mb"], 1), f"< {MAX_RSS_MB} MB", full["peak_rss_mb"] < MAX_RSS_MB)
 
 
+def no_etag_report(instance: dict, measured: dict) -> dict:
+    """The report of a system whose lists send no ETag (Harbor, GitLab), judged by the shared targets only.
+
+    Its re-sync reads every page again, so the re-sync is reported as its share of the full sync, with no target.
+    """
+    full, resync, ingest = measured["full_sync"], measured["resync"], measured["ingest"]
+    resync["share_of_full"] = resync["requests"] / full["requests"]
+    report = {"generated_at": generated_at(), "instance": instance, **measured}
+    report["targets"] = [requests_target(full), ingest_target(ingest), rss_target(full)]
+    return report
+
+
 def write_json(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
@@ -445,7 +506,11 @@ def write_json(report: dict, path: Path) -> None:
 # --- the table ----------------------------------------------------------------------------------------
 
 
-def table(rows: list[tuple[str, str, str | None, str]], targets: list[dict]) -> list[str]:
+# A row of table(): (figure, value, target it is judged by or None, note).
+Row = tuple[str, str, str | None, str]
+
+
+def table(rows: list[Row], targets: list[dict]) -> list[str]:
     """Rows of (figure, value, target it is judged by or None, note); a judged row shows PASS/MISS and its target."""
     judged = {t["name"]: t for t in targets}
     lines = [f"{'figure':<38} {'value':>24}  {'':<4}  target / note"]
@@ -457,7 +522,7 @@ def table(rows: list[tuple[str, str, str | None, str]], targets: list[dict]) -> 
     return lines
 
 
-def ingest_rows(ingest: dict) -> list[tuple[str, str, str | None, str]]:
+def ingest_rows(ingest: dict) -> list[Row]:
     """The ingest figures for table(): the engine, the scratch copy (context) and the COPY into the grant table."""
     rows = [
         (
@@ -492,3 +557,50 @@ def ingest_rows(ingest: dict) -> list[tuple[str, str, str | None, str]]:
             ("  engine / COPY into the grant table", f"{ingest['ratio']:.3f}", INGEST, ""),
         ]
     return rows
+
+
+def process_rows(figures: dict, rss: str | None = None) -> list[Row]:
+    """Wall time, request rate and peak RSS of one `manage.py sync` child process."""
+    return [
+        ("  wall time (sync process)", f"{figures['wall_seconds']:.1f} s", None, ""),
+        ("  requests/s", f"{figures['requests_per_second']:,.0f}", None, "over the wall time"),
+        ("  peak RSS (sync process)", f"{figures['peak_rss_mb']:.0f} MB", rss, ""),
+    ]
+
+
+def full_sync_rows(full: dict, bound_note: str) -> list[Row]:
+    """The full sync's requests against the lower bound (BOUND_NOTE says where it comes from), then its process."""
+    return [
+        ("full sync: API requests", f"{full['requests']:,}", None, ""),
+        ("  seen by the simulator", f"{full['requests_seen_by_simulator']:,}", None, ""),
+        ("  REST lower bound", f"{full['lower_bound']:,}", None, bound_note),
+        ("  requests / lower bound", f"{full['ratio_to_lower_bound']:.3f}", REQUESTS, ""),
+        *process_rows(full, RSS),
+    ]
+
+
+def recorded_row(full: dict) -> Row:
+    counts = full["counts"]
+    return (
+        "  recorded",
+        f"{counts['grants']:,} grants",
+        None,
+        f"{counts['accounts']:,} accounts, {counts['resources']:,} resources",
+    )
+
+
+def resync_rows(resync: dict, note: str, share: Row | None = None) -> list[Row]:
+    """The re-sync's requests (NOTE says how many were 304 and why), its SHARE of the full sync, its process."""
+    share = share or ("  share of full sync", f"{resync['share_of_full']:.2%}", None, "")
+    requests = ("re-sync, nothing changed: requests", f"{resync['requests']:,}", None, note)
+    return [requests, share, *process_rows(resync)]
+
+
+def render(heading: list[str], simulator: str, rows: list[Row], report: dict, notes: tuple[str, ...] = ()) -> str:
+    """HEADING (title, instance), where it ran, the table with the ingest rows last, NOTES, the copy method."""
+    ingest = report["ingest"]
+    lines = [*heading, environment_line(report["environment"]), f"simulator: {simulator}", ""]
+    lines += table([*rows, *ingest_rows(ingest)], report["targets"])
+    lines += notes
+    lines.append(f"ingest copy method: {ingest['copy_method']}")
+    return "\n".join(lines)

@@ -14,31 +14,13 @@ connectors/providers/github.py), so those requests are subtracted and listed in 
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .actions import do_add_connector
-from .bench import (
-    REQUESTS,
-    RSS,
-    BenchError,
-    Simulator,
-    environment,
-    environment_line,
-    ingest_rows,
-    ingest_target,
-    measure_ingest,
-    requests_target,
-    rss_target,
-    sync_twice,
-    table,
-    target,
-    wipe_bench_connectors,
-)
+from . import bench
+from .bench import BenchError, Simulator
 from .simulators.github_org import GitHubOrg
 
 CONNECTOR_PREFIX = "bench-github"
@@ -161,38 +143,29 @@ def run(
     say: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Run the bench against the configured database and return the report (see render())."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **(child_env or {})}
     org = GitHubOrg.generate(ORG_NAME, size.seed, size.members, size.outside_collaborators, size.teams, size.repos)
     if org.default_repository_permission == "none":
         raise BenchError(f"seed {size.seed} gives base permission 'none'; choose a seed whose org has one")
     pairs = effective_pairs(org)
     bound = lower_bound(org)
-    wiped = wipe_bench_connectors(CONNECTOR_PREFIX)
-    if wiped:
-        say(f"removed {wiped} connector(s) left by an earlier bench")
-
-    say(f"starting the GitHub simulator ({size.members:,} members, {size.repos:,} repos, {size.teams:,} teams)")
-    with github_simulator(size, workdir) as simulator:
-        info = simulator.control("info")
-        if info["rest_lower_bound"] != bound["plan"]:
-            raise BenchError(f"the simulator serves another org than generated here: {info}")
-        connector = do_add_connector(
-            name=CONNECTOR_PREFIX,
-            kind="github",
-            base_url=simulator.url,
-            options={"org": ORG_NAME, "allow_private_network": "true"},
-            secrets={"token": f"file:{simulator.credential_file}"},
-        )
-        full, resync = sync_twice(connector, simulator, env, workdir, say)
-        ingest = measure_ingest(connector, say=say)
-
-    full.update(lower_bound=bound["bound"], lower_bound_plan=bound["plan"], lower_bound_skipped=bound["skipped"])
-    full["ratio_to_lower_bound"] = full["requests"] / bound["bound"]
+    measured = bench.measure(
+        github_simulator(size, workdir),
+        name=CONNECTOR_PREFIX,
+        announce=f"GitHub simulator ({size.members:,} members, {size.repos:,} repos, {size.teams:,} teams)",
+        served=lambda info: info["rest_lower_bound"],
+        expected=bound["plan"],
+        options={"org": ORG_NAME},
+        lower_bound=bound["bound"],
+        workdir=workdir,
+        child_env=child_env,
+        say=say,
+    )
+    full, resync = measured["full_sync"], measured["resync"]
+    full.update(lower_bound_plan=bound["plan"], lower_bound_skipped=bound["skipped"])
     resync["non_304"] = resync["requests"] - resync["not_modified"]
     resync["non_304_share_of_full"] = resync["non_304"] / full["requests"]
     report = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": bench.generated_at(),
         "org": {
             "name": ORG_NAME,
             "seed": size.seed,
@@ -202,11 +175,8 @@ def run(
             "outside_collaborators": size.outside_collaborators,
             "default_repository_permission": org.default_repository_permission,
         },
-        "environment": environment(simulator),
         "effective_pairs": pairs,
-        "full_sync": full,
-        "resync": resync,
-        "ingest": ingest,
+        **measured,
     }
     report["targets"] = targets(report)
     return report
@@ -216,16 +186,16 @@ def targets(report: dict) -> list[dict]:
     """Each target with the measured value, as printed (PASS/MISS) and written to the JSON."""
     pairs, full, resync, ingest = (report[k] for k in ("effective_pairs", "full_sync", "resync", "ingest"))
     return [
-        target(PAIRS, pairs["total"], f">= {MIN_EFFECTIVE_PAIRS:,}", pairs["total"] >= MIN_EFFECTIVE_PAIRS),
-        requests_target(full),
-        target(
+        bench.target(PAIRS, pairs["total"], f">= {MIN_EFFECTIVE_PAIRS:,}", pairs["total"] >= MIN_EFFECTIVE_PAIRS),
+        bench.requests_target(full),
+        bench.target(
             RESYNC,
             round(resync["non_304_share_of_full"], 4),
             f"<= {MAX_RESYNC_SHARE:.0%}",
             resync["non_304_share_of_full"] <= MAX_RESYNC_SHARE,
         ),
-        ingest_target(ingest),
-        rss_target(full),
+        bench.ingest_target(ingest),
+        bench.rss_target(full),
     ]
 
 
@@ -234,20 +204,14 @@ def targets(report: dict) -> list[dict]:
 
 def render(report: dict) -> str:
     """The human-readable table: one line per figure, targets marked PASS or MISS."""
-    org, pairs = report["org"], report["effective_pairs"]
-    full, resync, ingest = report["full_sync"], report["resync"], report["ingest"]
+    org, pairs, full, resync = (report[k] for k in ("org", "effective_pairs", "full_sync", "resync"))
     skipped = sum(entry["requests"] for entry in full["lower_bound_skipped"])
-    lines = [
+    heading = [
         f"GitHub foundation bench, {report['generated_at']}",
         f"org {org['name']} (seed {org['seed']}): {org['members']:,} members, {org['repos']:,} repos, "
         f"{org['teams']:,} teams, {org['outside_collaborators']:,} outside collaborators, "
         f"base permission {org['default_repository_permission']}",
-        environment_line(report["environment"]),
-        "simulator: separate process with --secondary-limit 0 (off) and --primary-limit "
-        f"{PRIMARY_LIMIT:,} (never reached), so rate limits do not distort timing",
-        "",
     ]
-    # (figure, value, target it is judged by or None, note)
     rows = [
         ("effective account-repository pairs", f"{pairs['total']:,}", PAIRS, ""),
         (
@@ -256,34 +220,24 @@ def render(report: dict) -> str:
             None,
             "",
         ),
-        ("full sync: API requests", f"{full['requests']:,}", None, ""),
-        ("  seen by the simulator", f"{full['requests_seen_by_simulator']:,}", None, ""),
-        (
-            "  REST lower bound",
-            f"{full['lower_bound']:,}",
-            None,
-            f"plan {full['lower_bound_plan']:,} less {skipped} skipped by design (below)",
+        *bench.full_sync_rows(full, f"plan {full['lower_bound_plan']:,} less {skipped} skipped by design (below)"),
+        *bench.resync_rows(
+            resync,
+            f"{resync['not_modified']:,} were 304",
+            (
+                "  non-304 share of full sync",
+                f"{resync['non_304']:,} = {resync['non_304_share_of_full']:.2%}",
+                RESYNC,
+                "",
+            ),
         ),
-        ("  requests / lower bound", f"{full['ratio_to_lower_bound']:.3f}", REQUESTS, ""),
-        ("  wall time (sync process)", f"{full['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{full['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{full['peak_rss_mb']:.0f} MB", RSS, ""),
-        ("re-sync, nothing changed: requests", f"{resync['requests']:,}", None, f"{resync['not_modified']:,} were 304"),
-        (
-            "  non-304 share of full sync",
-            f"{resync['non_304']:,} = {resync['non_304_share_of_full']:.2%}",
-            RESYNC,
-            "",
-        ),
-        ("  wall time (sync process)", f"{resync['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{resync['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{resync['peak_rss_mb']:.0f} MB", None, ""),
-        *ingest_rows(ingest),
     ]
-    lines += table(rows, report["targets"])
-    lines.extend(
+    simulator = (
+        f"separate process with --secondary-limit 0 (off) and --primary-limit {PRIMARY_LIMIT:,} (never reached), "
+        "so rate limits do not distort timing"
+    )
+    notes = tuple(
         f"lower bound excludes {entry['path']} ({entry['requests']} request): {entry['why']}"
         for entry in full["lower_bound_skipped"]
     )
-    lines.append(f"ingest copy method: {ingest['copy_method']}")
-    return "\n".join(lines)
+    return bench.render(heading, simulator, rows, report, notes)

@@ -16,29 +16,12 @@ Two differences from the GitHub bench:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .actions import do_add_connector
-from .bench import (
-    REQUESTS,
-    RSS,
-    BenchError,
-    Simulator,
-    environment,
-    environment_line,
-    ingest_rows,
-    ingest_target,
-    measure_ingest,
-    requests_target,
-    rss_target,
-    sync_twice,
-    table,
-    wipe_bench_connectors,
-)
+from . import bench
+from .bench import Simulator
 from .providers.harbor import PAGE_SIZE
 from .simulators.harbor_org import HarborOrg
 
@@ -117,52 +100,23 @@ def run(
     say: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Run the bench against the configured database and return the report (see render())."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **(child_env or {})}
     org = generate(size)
     instance = instance_figures(org, size)
     bound = org.rest_lower_bound(PAGE_SIZE)
-    wiped = wipe_bench_connectors(CONNECTOR_PREFIX)
-    if wiped:
-        say(f"removed {wiped} connector(s) left by an earlier bench")
-
-    say(
-        f"starting the Harbor simulator ({size.projects:,} projects, {size.users:,} users, {size.robots:,} robots, "
-        f"{size.groups:,} groups)"
+    measured = bench.measure(
+        harbor_simulator(size, workdir),
+        name=CONNECTOR_PREFIX,
+        announce=f"Harbor simulator ({size.projects:,} projects, {size.users:,} users, {size.robots:,} robots, "
+        f"{size.groups:,} groups)",
+        served=lambda info: (info["rest_lower_bound"], info["counts"]["projects"], info["counts"]["users"]),
+        expected=(bound, instance["projects"], instance["users"]),
+        options={"username": ADMIN},
+        lower_bound=bound,
+        workdir=workdir,
+        child_env=child_env,
+        say=say,
     )
-    with harbor_simulator(size, workdir) as simulator:
-        info = simulator.control("info")
-        served = (info["rest_lower_bound"], info["counts"]["projects"], info["counts"]["users"])
-        if served != (bound, instance["projects"], instance["users"]):
-            raise BenchError(f"the simulator serves another instance than generated here: {info}")
-        connector = do_add_connector(
-            name=CONNECTOR_PREFIX,
-            kind="harbor",
-            base_url=simulator.url,
-            options={"username": ADMIN, "allow_private_network": "true"},
-            secrets={"token": f"file:{simulator.credential_file}"},
-        )
-        full, resync = sync_twice(connector, simulator, env, workdir, say)
-        ingest = measure_ingest(connector, say=say)
-
-    full.update(lower_bound=bound, ratio_to_lower_bound=full["requests"] / bound)
-    resync["share_of_full"] = resync["requests"] / full["requests"]
-    report = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "instance": instance,
-        "environment": environment(simulator),
-        "full_sync": full,
-        "resync": resync,
-        "ingest": ingest,
-    }
-    report["targets"] = targets(report)
-    return report
-
-
-def targets(report: dict) -> list[dict]:
-    """Each target with the measured value, as printed (PASS/MISS) and written to the JSON."""
-    full, ingest = report["full_sync"], report["ingest"]
-    return [requests_target(full), ingest_target(ingest), rss_target(full)]
+    return bench.no_etag_report(instance, measured)
 
 
 # --- the table ----------------------------------------------------------------------------------------
@@ -170,19 +124,14 @@ def targets(report: dict) -> list[dict]:
 
 def render(report: dict) -> str:
     """The human-readable table: one line per figure, targets marked PASS or MISS."""
-    instance, full, resync, ingest = (report[k] for k in ("instance", "full_sync", "resync", "ingest"))
-    counts = full["counts"]
-    lines = [
+    instance, full, resync = report["instance"], report["full_sync"], report["resync"]
+    heading = [
         f"Harbor registry bench, {report['generated_at']}",
         f"instance (seed {instance['seed']}, {instance['auth_mode']}): {instance['projects']:,} projects "
         f"({instance['public_projects']:,} public), {instance['users']:,} users ({instance['sysadmins']:,} "
         f"system administrators), {instance['robots']:,} robots ({instance['system_robots']:,} system-level), "
         f"{instance['user_groups']:,} user groups",
-        environment_line(report["environment"]),
-        "simulator: separate process, no rate limits; Harbor's API sends no ETag, so no conditional requests",
-        "",
     ]
-    # (figure, value, target it is judged by or None, note)
     rows = [
         ("users + robots", f"{instance['users'] + instance['robots']:,}", None, ""),
         (
@@ -192,31 +141,11 @@ def render(report: dict) -> str:
             "project memberships in the generated instance",
         ),
         ("robot permissions", f"{instance['robot_permissions']:,}", None, "one per robot and namespace"),
-        ("full sync: API requests", f"{full['requests']:,}", None, ""),
-        ("  seen by the simulator", f"{full['requests_seen_by_simulator']:,}", None, ""),
-        ("  REST lower bound", f"{full['lower_bound']:,}", None, "HarborOrg.rest_lower_bound(), page_size 100"),
-        ("  requests / lower bound", f"{full['ratio_to_lower_bound']:.3f}", REQUESTS, ""),
-        ("  wall time (sync process)", f"{full['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{full['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{full['peak_rss_mb']:.0f} MB", RSS, ""),
-        (
-            "  recorded",
-            f"{counts['grants']:,} grants",
-            None,
-            f"{counts['accounts']:,} accounts, {counts['resources']:,} resources",
+        *bench.full_sync_rows(full, "HarborOrg.rest_lower_bound(), page_size 100"),
+        bench.recorded_row(full),
+        *bench.resync_rows(
+            resync, f"{resync['not_modified']:,} were 304: no ETag, every page is read again (no target)"
         ),
-        (
-            "re-sync, nothing changed: requests",
-            f"{resync['requests']:,}",
-            None,
-            f"{resync['not_modified']:,} were 304: no ETag, every page is read again (no target)",
-        ),
-        ("  share of full sync", f"{resync['share_of_full']:.2%}", None, ""),
-        ("  wall time (sync process)", f"{resync['wall_seconds']:.1f} s", None, ""),
-        ("  requests/s", f"{resync['requests_per_second']:,.0f}", None, "over the wall time"),
-        ("  peak RSS (sync process)", f"{resync['peak_rss_mb']:.0f} MB", None, ""),
-        *ingest_rows(ingest),
     ]
-    lines += table(rows, report["targets"])
-    lines.append(f"ingest copy method: {ingest['copy_method']}")
-    return "\n".join(lines)
+    simulator = "separate process, no rate limits; Harbor's API sends no ETag, so no conditional requests"
+    return bench.render(heading, simulator, rows, report)

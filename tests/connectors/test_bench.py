@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from connectors import bench, bench_github, bench_harbor
+from connectors import bench, bench_github, bench_gitlab, bench_harbor
 from connectors.models import Connector, Entitlement, Grant
 from connectors.simulators.github_org import GitHubOrg
 from tests.cli import database_env
@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
 TINY = bench_github.Size(members=30, repos=10, teams=4, outside_collaborators=3)
 TINY_HARBOR = bench_harbor.Size(projects=12, users=20, robots=8, groups=3)
+TINY_GITLAB = bench_gitlab.Size(members=20, subgroups=3, projects=12)
 
 
 @pytest.fixture
@@ -89,17 +90,12 @@ def test_it_reports_every_figure_of_a_tiny_org_with_sane_values(report, tmp_path
     assert json.loads(path.read_text())["full_sync"]["requests"] == full["requests"]
 
 
-def test_it_reports_every_figure_of_a_tiny_harbor_with_sane_values(tmp_path, child_env):
-    report = bench_harbor.run(TINY_HARBOR, workdir=tmp_path / "bench", child_env=child_env)
-    org = bench_harbor.generate(TINY_HARBOR)
-    instance = report["instance"]
-    assert (instance["projects"], instance["users"] + instance["robots"]) == (12, 28)
-    assert instance["user_members"] == len(org.facts().user_members) > 0
-
+def assert_a_no_etag_report_is_sane(report: dict, bound: int, prefix: str, tmp_path) -> None:
+    """What holds for every system whose lists send no ETag (Harbor, GitLab), at a size where lists fit a page."""
     full = report["full_sync"]
     assert full["status"] == "succeeded" and full["counts"]["grants"] > 0
     # The connector asks for exactly the plan: every list fits in one page of 100.
-    assert full["requests"] == full["requests_seen_by_simulator"] == full["lower_bound"] == org.rest_lower_bound()
+    assert full["requests"] == full["requests_seen_by_simulator"] == full["lower_bound"] == bound
     assert full["ratio_to_lower_bound"] == 1
     assert 20 < full["peak_rss_mb"] < bench.MAX_RSS_MB
 
@@ -119,15 +115,41 @@ def test_it_reports_every_figure_of_a_tiny_harbor_with_sane_values(tmp_path, chi
         bench.RSS: True,
     }
 
+    path = tmp_path / "out" / f"{prefix}.json"
+    bench.write_json(report, path)
+    assert json.loads(path.read_text())["full_sync"]["lower_bound"] == bound
+
+    # The next bench starts clean: the synced connector and the ingest one go, with all they recorded.
+    assert bench.wipe_bench_connectors(prefix) == 2
+    assert not Connector.objects.exists() and not Grant.objects.exists() and not Entitlement.objects.exists()
+
+
+def test_it_reports_every_figure_of_a_tiny_harbor_with_sane_values(tmp_path, child_env):
+    report = bench_harbor.run(TINY_HARBOR, workdir=tmp_path / "bench", child_env=child_env)
+    org = bench_harbor.generate(TINY_HARBOR)
+    instance = report["instance"]
+    assert (instance["projects"], instance["users"] + instance["robots"]) == (12, 28)
+    assert instance["user_members"] == len(org.facts().user_members) > 0
+
     table = bench_harbor.render(report)
     assert "PASS  1 to 1.05" in table
     assert "0 were 304: no ETag" in table
     for figure in ("Harbor registry bench", "users + robots", "REST lower bound", "peak RSS", "grants/s"):
         assert figure in table
-    path = tmp_path / "out" / "harbor.json"
-    bench.write_json(report, path)
-    assert json.loads(path.read_text())["resync"]["requests"] == full["requests"]
+    assert_a_no_etag_report_is_sane(report, org.rest_lower_bound(), bench_harbor.CONNECTOR_PREFIX, tmp_path)
 
-    # The next bench starts clean: the synced connector and the ingest one go, with all they recorded.
-    assert bench.wipe_bench_connectors(bench_harbor.CONNECTOR_PREFIX) == 2
-    assert not Connector.objects.exists() and not Grant.objects.exists() and not Entitlement.objects.exists()
+
+def test_it_reports_every_figure_of_a_tiny_gitlab_with_sane_values(tmp_path, child_env):
+    report = bench_gitlab.run(TINY_GITLAB, workdir=tmp_path / "bench", child_env=child_env)
+    org = bench_gitlab.generate(TINY_GITLAB)
+    instance = report["instance"]
+    assert (instance["top"], instance["projects"]) == (bench_gitlab.TOP, 12)
+    assert instance["direct_memberships"] == org.facts().direct_memberships > 0
+
+    table = bench_gitlab.render(report)
+    assert "PASS  1 to 1.05" in table
+    assert "no ETag: every page again" in table
+    for figure in ("GitLab bench", "direct memberships", "REST lower bound", "peak RSS", "recorded", "grants/s"):
+        assert figure in table
+    bound = org.rest_lower_bound([bench_gitlab.TOP])
+    assert_a_no_etag_report_is_sane(report, bound, bench_gitlab.CONNECTOR_PREFIX, tmp_path)
