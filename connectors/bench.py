@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +41,12 @@ from . import staging
 from .actions import do_add_connector, do_remove_connector
 from .base import AccountRecord, GrantRecord, ResourceRecord
 from .client import build_connector
-from .http import HttpStats
 from .models import (
     Connector,
     Grant,
     StagedGrant,
 )
+from .replay import Replay
 from .sync import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,25 +231,6 @@ def environment_line(env: dict) -> str:
 # --- ingest -------------------------------------------------------------------------------------------
 
 
-class _Replay:
-    """A provider that yields records already fetched, so run_sync times only the engine."""
-
-    def __init__(self, records: list):
-        self.records = records
-        self.http = _NoHttp()
-
-    def fetch(self) -> Iterator:
-        return iter(self.records)
-
-
-class _NoHttp:
-    def __init__(self):
-        self.stats = HttpStats()
-
-    def close(self) -> None:
-        pass
-
-
 def measure_ingest(source: Connector, *, say: Callable[[str], None]) -> dict:
     """Engine rows/s into a fresh connector vs raw COPY rows/s of the same grant rows (module docstring)."""
     say("ingest: collecting the connector's records once, outside the measurement")
@@ -270,7 +251,7 @@ def measure_ingest(source: Connector, *, say: Callable[[str], None]) -> dict:
     timer = _SqlTimer()
     with connection.execute_wrapper(timer):
         started = time.perf_counter()
-        run = run_sync(fresh, trigger="bench", connector_factory=lambda connector: _Replay(records))
+        run = run_sync(fresh, trigger="bench", connector_factory=lambda connector: Replay(records))
         engine_seconds = time.perf_counter() - started
     if run.status != "succeeded":
         raise BenchError(f"the ingest run {run.pk} did not succeed: {run.status} {run.error}")

@@ -9,22 +9,7 @@ from dataclasses import dataclass, field
 
 from connectors.base import AccountRecord, ConnectorError, GrantRecord, ResourceRecord
 from connectors.choices import GrantKind, Level
-
-
-@dataclass
-class _Stats:
-    requests: int = 0
-    not_modified: int = 0
-    rate_limit_used: int = 0
-    rate_limit_remaining: int | None = None
-
-
-class _Http:
-    def __init__(self):
-        self.stats = _Stats()
-
-    def close(self):
-        pass
+from connectors.replay import Replay
 
 
 @dataclass
@@ -32,11 +17,11 @@ class RecordSource:
     records: list = field(default_factory=list)
     fail_after: int | None = None
 
-    def __call__(self, connector):
-        self.http = _Http()
-        return self
+    def __call__(self, connector) -> Replay:
+        """A connector factory for run_sync: the records, failing part-way if asked."""
+        return Replay(self._stream())
 
-    def fetch(self):
+    def _stream(self):
         for i, record in enumerate(self.records):
             if self.fail_after is not None and i >= self.fail_after:
                 raise ConnectorError("upstream returned 502 on page 3 after 4 retries")
