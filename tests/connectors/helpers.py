@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from connectors.actions import do_add_connector
 from connectors.base import AccountRecord, BaseConnector, GrantRecord, GrantTarget, Principal, ResourceRecord, Target
-from connectors.choices import GrantKind
+from connectors.choices import GrantKind, SyncStatus
 from connectors.client import build_connector
 from connectors.http import HttpClient
+from connectors.models import Grant
 from tests.fakes import FakeTime
 
 
@@ -101,3 +102,22 @@ class Records:
             group=place(by_id[grant.group_external_id]) if grant.group_external_id else None,
             attributes=grant.attributes,
         )
+
+
+def fail_with_fault_and_check_nothing_moved(sync, sim, connector, fault: dict, *, change, state, good=None):
+    """Sync (unless ``good`` is given), change the upstream, inject ``fault``, sync again, and check fail-closed.
+
+    The failed run must leave ``state()`` (the current grants) as it was, record nothing as removed and keep the
+    good run current. Returns the failed run so callers can check its message.
+    """
+    good = good or sync()
+    before = state()
+    change()  # a real upstream change the failed run must not half-apply
+    fault = dict(fault)
+    sim.add_fault(fault.pop("kind"), fault.pop("path"), **fault)
+    failed = sync()
+    assert failed.status == SyncStatus.FAILED
+    assert state() == before
+    assert not Grant.objects.filter(removed_run__isnull=False).exists()
+    assert connector.last_applied_run() == good
+    return failed

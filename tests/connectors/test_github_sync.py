@@ -14,7 +14,7 @@ from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 from connectors.simulators.server import DELAY, DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
 from tests.cli import manage
-from tests.connectors.helpers import add_simulated_connector, sync_factory
+from tests.connectors.helpers import add_simulated_connector, fail_with_fault_and_check_nothing_moved, sync_factory
 from tests.fakes import FakeTime
 
 TOKEN = "ghp_" + "e2eOwnerToken0123456789abcdefghijklmn"
@@ -165,16 +165,10 @@ FAULTS = [
 @pytest.mark.django_db
 @pytest.mark.parametrize(("fault", "message"), FAULTS)
 def test_each_fault_mode_fails_the_run_and_keeps_the_previous_state(sync, sim, connector, fault, message):
-    good = sync()
-    before = current()
-    sim.org.remove_member(sorted(sim.org.members)[5])  # a real change the failed run must not half-apply
-    sim.add_fault(fault.pop("kind"), fault.pop("path"), **fault)
-    failed = sync()
-    assert failed.status == SyncStatus.FAILED
+    failed = fail_with_fault_and_check_nothing_moved(
+        sync, sim, connector, fault, change=lambda: sim.org.remove_member(sorted(sim.org.members)[5]), state=current
+    )
     assert message in failed.error.lower()
-    assert current() == before
-    assert not Grant.objects.filter(removed_run__isnull=False).exists()
-    assert connector.last_applied_run() == good
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from connectors.revocation import revoke_grant
 from connectors.simulators.gitlab import GitLabOrg, GitLabSimulator
 from connectors.simulators.server import DISCONNECT, ERROR, SECONDARY_RATE_LIMIT, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import fail_with_fault_and_check_nothing_moved
 
 TOKEN = "glpat-e2e-admin-0123456789"
 HOSTILE = '=cmd|"/c calc"!A1, <img src=x> ünïcode'  # a formula, markup and unicode
@@ -211,16 +212,15 @@ FAULTS = [
 @pytest.mark.django_db
 @pytest.mark.parametrize(("fault", "message"), FAULTS)
 def test_each_fault_mode_fails_the_run_and_keeps_the_previous_state(sync, sim, connector, fault, message):
-    good = sync()
-    before = current()
-    sim.org.group("acme").members.pop(sim.org.user("ann").id)  # a change not to half-apply
-    sim.add_fault(fault.pop("kind"), fault.pop("path"), **fault)
-    failed = sync()
-    assert failed.status == SyncStatus.FAILED
+    failed = fail_with_fault_and_check_nothing_moved(
+        sync,
+        sim,
+        connector,
+        fault,
+        change=lambda: sim.org.group("acme").members.pop(sim.org.user("ann").id),
+        state=current,
+    )
     assert message in failed.error.lower()
-    assert current() == before
-    assert not Grant.objects.filter(removed_run__isnull=False).exists()
-    assert connector.last_applied_run() == good
 
 
 @pytest.mark.django_db

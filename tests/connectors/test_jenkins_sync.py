@@ -18,6 +18,7 @@ from connectors.simulators.jenkins import JenkinsOrg, JenkinsSimulator
 from connectors.simulators.jenkins_org import Entry
 from connectors.simulators.server import DELAY, ERROR, TRUNCATE
 from connectors.sync import run_sync
+from tests.connectors.helpers import fail_with_fault_and_check_nothing_moved
 from tests.fakes import FakeTime
 
 TOKEN = "11e2e0jenkins0api0token0aa77"
@@ -257,16 +258,16 @@ FAULTS = [
 @pytest.mark.parametrize(("fault", "message"), FAULTS)
 def test_each_fault_mode_fails_the_run_and_keeps_the_previous_state(setup, fault, message):
     sim, connector, sync = synced(setup, role_org())
-    good = connector.last_applied_run()
-    before = current()
-    sim.org.unassign("projectRoles", "deployers", "USER", "alice")  # a change that must not half-apply
-    sim.add_fault(fault.pop("kind"), fault.pop("path"), **fault)
-    failed = sync()
-    assert failed.status == SyncStatus.FAILED
+    failed = fail_with_fault_and_check_nothing_moved(
+        sync,
+        sim,
+        connector,
+        fault,
+        change=lambda: sim.org.unassign("projectRoles", "deployers", "USER", "alice"),
+        state=current,
+        good=connector.last_applied_run(),
+    )
     assert message in failed.error.lower()
-    assert current() == before
-    assert not Grant.objects.filter(removed_run__isnull=False).exists()
-    assert connector.last_applied_run() == good
 
 
 # --- matrix-auth
