@@ -279,56 +279,44 @@ def apply(run: SyncRun) -> None:
         SyncRun.objects.filter(pk=held.pk).update(status=SyncStatus.DISCARDED, error=f"superseded by run {run_id}")
 
 
-def _apply_accounts(conn_id: int, run_id: int) -> None:
-    cols = "login, type, name, email, state, two_factor, is_admin, is_outside, last_active_at, attributes, digest"
+ACCOUNT_COLUMNS = (
+    "login, type, name, email, state, two_factor, is_admin, is_outside, last_active_at, attributes, digest"
+)
+RESOURCE_COLUMNS = "type, path, name, attributes, digest"
+
+
+def _apply_rows(table: str, staged: str, cols: str, conn_id: int, run_id: int) -> None:
+    """Upsert staged accounts or resources by external id: changed rows only, new ones, vanished ones."""
     _execute(
-        f"""UPDATE {T_ACC} SET ({cols}, present, removed_run_id) =
-              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_ACC} s
-               WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)
+        f"""UPDATE {table} SET ({cols}, present, removed_run_id) =
+              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {staged} s
+               WHERE s.run_id = %s AND s.external_id = {table}.external_id)
             WHERE connector_id = %s AND EXISTS (
-              SELECT 1 FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id
-              AND (s.digest <> {T_ACC}.digest OR NOT {T_ACC}.present))""",
+              SELECT 1 FROM {staged} s WHERE s.run_id = %s AND s.external_id = {table}.external_id
+              AND (s.digest <> {table}.digest OR NOT {table}.present))""",
         [True, run_id, conn_id, run_id],
     )
     _execute(
-        f"""INSERT INTO {T_ACC} (connector_id, external_id, {cols}, present, first_seen_run_id)
+        f"""INSERT INTO {table} (connector_id, external_id, {cols}, present, first_seen_run_id)
             SELECT %s, s.external_id, {", ".join("s." + c.strip() for c in cols.split(","))}, %s, %s
-            FROM {S_ACC} s WHERE s.run_id = %s AND NOT EXISTS (
-              SELECT 1 FROM {T_ACC} a WHERE a.connector_id = %s AND a.external_id = s.external_id)""",
+            FROM {staged} s WHERE s.run_id = %s AND NOT EXISTS (
+              SELECT 1 FROM {table} t WHERE t.connector_id = %s AND t.external_id = s.external_id)""",
         [conn_id, True, run_id, run_id, conn_id],
     )
     _execute(
-        f"""UPDATE {T_ACC} SET present = %s, removed_run_id = %s
+        f"""UPDATE {table} SET present = %s, removed_run_id = %s
             WHERE connector_id = %s AND present AND NOT EXISTS (
-              SELECT 1 FROM {S_ACC} s WHERE s.run_id = %s AND s.external_id = {T_ACC}.external_id)""",
+              SELECT 1 FROM {staged} s WHERE s.run_id = %s AND s.external_id = {table}.external_id)""",
         [False, run_id, conn_id, run_id],
     )
+
+
+def _apply_accounts(conn_id: int, run_id: int) -> None:
+    _apply_rows(T_ACC, S_ACC, ACCOUNT_COLUMNS, conn_id, run_id)
 
 
 def _apply_resources(conn_id: int, run_id: int) -> None:
-    cols = "type, path, name, attributes, digest"
-    _execute(
-        f"""UPDATE {T_RES} SET ({cols}, present, removed_run_id) =
-              (SELECT {cols}, %s, CAST(NULL AS BIGINT) FROM {S_RES} s
-               WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)
-            WHERE connector_id = %s AND EXISTS (
-              SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id
-              AND (s.digest <> {T_RES}.digest OR NOT {T_RES}.present))""",
-        [True, run_id, conn_id, run_id],
-    )
-    _execute(
-        f"""INSERT INTO {T_RES} (connector_id, external_id, {cols}, present, first_seen_run_id)
-            SELECT %s, s.external_id, {", ".join("s." + c.strip() for c in cols.split(","))}, %s, %s
-            FROM {S_RES} s WHERE s.run_id = %s AND NOT EXISTS (
-              SELECT 1 FROM {T_RES} r WHERE r.connector_id = %s AND r.external_id = s.external_id)""",
-        [conn_id, True, run_id, run_id, conn_id],
-    )
-    _execute(
-        f"""UPDATE {T_RES} SET present = %s, removed_run_id = %s
-            WHERE connector_id = %s AND present AND NOT EXISTS (
-              SELECT 1 FROM {S_RES} s WHERE s.run_id = %s AND s.external_id = {T_RES}.external_id)""",
-        [False, run_id, conn_id, run_id],
-    )
+    _apply_rows(T_RES, S_RES, RESOURCE_COLUMNS, conn_id, run_id)
     # Parents: only rows whose parent actually differs are written. Every present resource is staged.
     _execute(
         f"""UPDATE {T_RES} SET parent_id = x.parent_id
