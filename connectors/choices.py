@@ -53,6 +53,33 @@ class AccountState(models.TextChoices):
     EXPIRED = "expired"
 
 
+class IdentityStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    LEAVER = "leaver", "Leaver"
+
+
+class LinkRule(models.TextChoices):
+    """How an account was linked to a person; the confidence goes with it (connectors.correlation)."""
+
+    EMAIL = "email", "Verified email"
+    SSO = "sso", "SSO identity"
+    LOGIN_RULE = "login_rule", "Login rule"
+    MANUAL = "manual", "Linked by hand"
+    UNLINKED = "unlinked", "Unlinked by hand"
+
+
+class OwnerRule(models.TextChoices):
+    """How a resource or non-human account got its owner (connectors.owners)."""
+
+    ADMIN_TEAM = "admin_team", "Repository admin team"
+    GROUP_OWNER = "group_owner", "Group owner"
+    PROJECT_ADMIN = "project_admin", "Project admin"
+    MAPPING = "mapping", "Ownership file"
+    CREATOR = "creator", "Creator"
+    MANUAL = "manual", "Set by hand"
+    FALLBACK = "fallback", "Connector fallback"
+
+
 class ResourceType(models.TextChoices):
     INSTANCE = "instance"
     ORGANIZATION = "organization"

@@ -11,8 +11,19 @@ from these rows by connectors.effective.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from .choices import AccountState, AccountType, GrantKind, Level, ResourceType, SyncStatus
+from .choices import (
+    AccountState,
+    AccountType,
+    GrantKind,
+    IdentityStatus,
+    Level,
+    LinkRule,
+    OwnerRule,
+    ResourceType,
+    SyncStatus,
+)
 from .querysets import GrantQuerySet
 
 
@@ -29,6 +40,16 @@ class Connector(models.Model):
     next_sync_at = models.DateTimeField(null=True, blank=True)
     removal_threshold = models.FloatField(
         null=True, blank=True, help_text="Share of grants a sync may remove before it is held; empty: site default."
+    )
+    # Revocations are listed, not sent, until the security role switches this off.
+    dry_run = models.BooleanField(default=True)
+    fallback_owner = models.ForeignKey(
+        "Identity",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Owner of resources and non-human accounts no rule gives an owner.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -93,13 +114,56 @@ class SyncRun(models.Model):
 
 
 class Identity(models.Model):
-    """A person. Correlation of accounts to people comes with the people issue."""
+    """A person, from the HR roster (or created by hand); their accounts in every system link here.
 
-    email = models.EmailField(unique=True)
+    A person missing from a full roster import becomes a leaver and is never deleted: past reviews and
+    audit events keep pointing at them.
+    """
+
+    email = models.EmailField(unique=True, help_text="Primary work email, lower-cased.")
+    other_emails = models.JSONField(default=list, blank=True)
     name = models.CharField(max_length=200, blank=True)
+    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    department = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=IdentityStatus.choices, default=IdentityStatus.ACTIVE)
+    end_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=20, default="hr", help_text="hr (roster import) or manual.")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "identities"
 
     def __str__(self) -> str:
         return self.email
+
+    def all_emails(self) -> list[str]:
+        return [self.email, *self.other_emails]
+
+
+class CorrelationRule(models.Model):
+    """A configured way to link accounts of one connector to people beyond email and SSO.
+
+    same_login_as: an account whose login equals the login of an account of ``other`` (already linked)
+    belongs to that account's person (Jenkins authenticating through GitLab). email_local_part: the login
+    equals the part before @ of a person's email.
+    """
+
+    class Kind(models.TextChoices):
+        SAME_LOGIN_AS = "same_login_as"
+        EMAIL_LOCAL_PART = "email_local_part"
+
+    connector = models.ForeignKey("Connector", on_delete=models.CASCADE, related_name="correlation_rules")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    other = models.ForeignKey("Connector", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "kind", "other"], name="one_rule_per_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {self.kind} {self.other or ''}".strip()
 
 
 class Account(models.Model):
@@ -122,7 +186,13 @@ class Account(models.Model):
     present = models.BooleanField(default=True)
     first_seen_run = models.ForeignKey(SyncRun, on_delete=models.RESTRICT, related_name="+")
     removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
+    # Correlation (connectors.correlation). The sync inserts accounts in SQL, hence database defaults.
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts")
+    identity_rule = models.CharField(max_length=30, choices=LinkRule.choices, blank=True, db_default="")
+    identity_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Non-human accounts have an owner instead of an identity.
+    owner = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_accounts")
+    owner_rule = models.CharField(max_length=30, choices=OwnerRule.choices, blank=True, db_default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="account_external_id")]
@@ -146,6 +216,11 @@ class Resource(models.Model):
     present = models.BooleanField(default=True)
     first_seen_run = models.ForeignKey(SyncRun, on_delete=models.RESTRICT, related_name="+")
     removed_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
+    # Who judges access to this resource (connectors.owners); inserted by the sync in SQL, hence database defaults.
+    owner = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_resources"
+    )
+    owner_rule = models.CharField(max_length=30, choices=OwnerRule.choices, blank=True, db_default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="resource_external_id")]
@@ -252,6 +327,46 @@ class Grant(models.Model):
     def __str__(self) -> str:
         holder = self.account or self.group
         return f"{holder} {self.entitlement.name} on {self.resource} via {self.via}"
+
+
+class CorrelationConflict(models.Model):
+    """An account two or more people could own: left unlinked and listed for the security role."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conflicts")
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+    rule = models.CharField(max_length=30, choices=LinkRule.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "identity"], name="one_conflict_row_per_candidate")]
+
+    def __str__(self) -> str:
+        return f"{self.account} could be {self.identity}"
+
+
+class GrantRisk(models.Model):
+    """Risk signals of one current grant (connectors.risk), stored so lists filter and sort by them.
+
+    codes is a comma-wrapped list (",privileged,orphan,") so ``codes__contains=",orphan,"`` works on every
+    database; recomputed for a connector after each applied sync and each roster import.
+    """
+
+    grant = models.OneToOneField(Grant, primary_key=True, on_delete=models.CASCADE, related_name="risk")
+    # risk.refresh() replaces a connector's rows in one statement.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField(default=0)
+    codes = models.CharField(max_length=500, default=",")
+
+    class Meta:
+        # Riskiest first, per connector.
+        indexes = [models.Index(fields=["connector", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.grant_id}: {self.score} {self.codes}"
+
+    @property
+    def code_list(self) -> list[str]:
+        return [c for c in self.codes.split(",") if c]
 
 
 # --- Staging ----------------------------------------------------------------
