@@ -226,6 +226,13 @@ class BaseConnector(ABC):
         """Why this grant cannot be revoked (or downgraded) by this connector, or None when it can."""
         return f"{self.kind} connectors cannot revoke yet"
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        """Whether the grant still exists upstream (one cheap read), or None when this connector cannot tell.
+
+        Called before re-sending a revocation whose worker died mid-call, so a delete is never sent twice.
+        """
+        return None
+
     def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
         """Remove the grant (or lower it to ``downgrade_to``) where it is made, then re-read to verify.
 

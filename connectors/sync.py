@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from pipeaccess.redact import redact
 
@@ -80,7 +81,29 @@ def run_sync(connector: Connector, *, trigger: str = "manual", connector_factory
         if provider is not None:
             provider.http.close()
     run.refresh_from_db()
+    if run.status == SyncStatus.SUCCEEDED:
+        run_applied_hooks(run)
     return run
+
+
+def run_applied_hooks(run: SyncRun) -> None:
+    """What follows a newly applied inventory (settings.SYNC_APPLIED_HOOKS): correlation, owners, risk, verification.
+
+    Each hook runs in its own transaction after the snapshot is committed; one that fails is logged and
+    named on the run, and the others still run: the inventory itself is already correct.
+    """
+    failed = []
+    for path in settings.SYNC_APPLIED_HOOKS:
+        try:
+            with transaction.atomic():
+                import_string(path)(run)
+        except Exception:  # noqa: BLE001 - a follow-up step must not undo or hide the applied sync
+            log.exception("after sync of %s: %s failed", run.connector.name, path)
+            failed.append(path)
+    if failed:
+        counts = {**run.counts, "hooks_failed": failed}
+        SyncRun.objects.filter(pk=run.pk).update(counts=counts)
+        run.counts = counts
 
 
 def summary(run: SyncRun) -> str:
@@ -345,9 +368,15 @@ def _apply_entitlements(conn_id: int, run_id: int) -> None:
     )
 
 
-@transaction.atomic
 def confirm_held(run: SyncRun, *, actor) -> SyncRun:
     """Apply a held run (the security role has checked the removals)."""
+    run = _confirm_held(run, actor=actor)
+    run_applied_hooks(run)
+    return run
+
+
+@transaction.atomic
+def _confirm_held(run: SyncRun, *, actor) -> SyncRun:
     run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.status != SyncStatus.HELD:
         raise ValueError(f"run {run.pk} is {run.status}, not held")

@@ -218,6 +218,20 @@ HTTP_MAX_RETRIES = env_int("HTTP_MAX_RETRIES", 4)
 HTTP_MAX_CONCURRENCY = env_int("HTTP_MAX_CONCURRENCY", 8)
 # Longest single wait for a rate-limit reset (an hourly window plus a margin); longer fails the run.
 HTTP_MAX_RATE_LIMIT_WAIT_SECONDS = env_int("HTTP_MAX_RATE_LIMIT_WAIT_SECONDS", 3660)
+# Run after each applied sync, in order, each in its own transaction (connectors.sync.run_applied_hooks).
+SYNC_APPLIED_HOOKS = [
+    "connectors.correlation.after_sync",
+    "connectors.owners.after_sync",
+    "connectors.risk.after_sync",
+    "reviews.revocations.after_sync",
+]
+# The audit chain's HMAC key lives outside the database (reviews.audit). Development: a key file under var/.
+AUDIT_KEY = env_secret("AUDIT_KEY")
+AUDIT_KEY_PATH = Path(env_str("AUDIT_KEY_PATH", str(VAR_DIR / "audit.key")))
+if PRODUCTION and not AUDIT_KEY:
+    raise ImproperlyConfigured("AUDIT_KEY (or AUDIT_KEY_FILE) is required in production")
+# Signed checkpoints (sequence, head hash) go here, outside the database.
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
 
 if PRODUCTION:
     if not ALLOWED_HOSTS:

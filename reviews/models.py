@@ -247,3 +247,63 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
+
+
+class OutboundMail(models.Model):
+    """The mail outbox: one row per (kind, recipient, campaign, day), so retries and double beats send once.
+
+    message_id is derived from the key, so a resend after a crash carries the same Message-ID.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed permanently"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40)
+    recipient = models.EmailField()
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    day = models.DateField()
+    message_id = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300)
+    text = models.TextField()
+    html = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["state", "created"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient}"
+
+
+class NotificationSettings(models.Model):
+    """Site-wide mail schedule, one row (pk=1), editable in the UI."""
+
+    digest_enabled = models.BooleanField(default=True)
+    # Local hour (settings.TIME_ZONE) at which the daily digest goes out.
+    digest_hour = models.PositiveSmallIntegerField(default=8)
+    # 0 = Monday.
+    weekly_summary_weekday = models.PositiveSmallIntegerField(default=0)
+    weekly_summary_hour = models.PositiveSmallIntegerField(default=8)
+    revocation_notices = models.BooleanField(default=True)
+    security_team_emails = models.JSONField(
+        default=list, blank=True, help_text="Empty: every user with the security role."
+    )
+
+    class Meta:
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return "notification settings"
+
+    @classmethod
+    def load(cls) -> "NotificationSettings":
+        return cls.objects.get_or_create(pk=1)[0]

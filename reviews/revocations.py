@@ -1,0 +1,5 @@
+"""Placeholder until revocation execution lands (see /work/notes)."""
+
+
+def after_sync(run) -> None:
+    """Called after each applied sync (settings.SYNC_APPLIED_HOOKS)."""

@@ -1,0 +1,3 @@
+"""Celery tasks: campaigns."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Celery tasks: mail."""
+
+__all__: list[str] = []

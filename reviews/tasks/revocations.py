@@ -1,0 +1,3 @@
+"""Celery tasks: revocations."""
+
+__all__: list[str] = []
