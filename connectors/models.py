@@ -344,6 +344,24 @@ class CorrelationConflict(models.Model):
         return f"{self.account} could be {self.identity}"
 
 
+class OwnershipRule(models.Model):
+    """One line of the ownership mapping file (``people owners load``): resources of ``connector`` whose path
+    matches ``pattern`` (a CODEOWNERS-style glob) are owned by ``identity``; the highest position that matches wins.
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="ownership_rules")
+    pattern = models.CharField(max_length=1000)
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+    # Line order in the file: a later line overrides an earlier one.
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.connector}:{self.pattern} {self.identity}"
+
+
 class GrantRisk(models.Model):
     """Risk signals of one current grant (connectors.risk), stored so lists filter and sort by them.
 
