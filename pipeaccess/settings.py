@@ -51,6 +51,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, as WhiteNoise documents: static files skip the rest of the stack.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "pipeaccess.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,6 +156,29 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing directory before the first collectstatic
+# The app serves its own (vendored, pinned) assets through WhiteNoise: no CDN, no separate web server.
+# Finders on: pages work straight from the source tree, with or without `manage.py collectstatic`
+# (which adds pre-compressed copies for production).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MAX_AGE = 3600
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# pipeaccess.middleware.ContentSecurityPolicyMiddleware: no inline script or style anywhere.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ]
+)
+X_FRAME_OPTIONS = "DENY"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -206,6 +232,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Template schedules, deadlines and escalations live in the database; this only wakes the clock.
+    "campaign-tick": {
+        "task": "reviews.tasks.campaigns.campaign_tick",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    # Signed (seq, head hash) checkpoints outside the database: truncation and full rewrites show (reviews.audit).
+    "audit-checkpoint": {
+        "task": "reviews.tasks.audit.write_audit_checkpoint",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 540},
+    },
 }
 
 # --- PipeAccess ---------------------------------------------------------------
@@ -223,8 +261,23 @@ SYNC_APPLIED_HOOKS = [
     "connectors.correlation.after_sync",
     "connectors.owners.after_sync",
     "connectors.risk.after_sync",
+    "reviews.campaigns.after_sync",
     "reviews.revocations.after_sync",
 ]
+# Reviews: unchanged approvals at or below this risk score may be carried forward (template carry_forward);
+# approving an item at or above REVIEW_HIGH_RISK_SCORE needs a justification.
+CARRY_FORWARD_MAX_RISK = env_int("CARRY_FORWARD_MAX_RISK", 20)
+REVIEW_HIGH_RISK_SCORE = env_int("REVIEW_HIGH_RISK_SCORE", 50)
+# Risk signals (connectors.risk): days without activity before a human account is "inactive" and a non-human
+# one "unused" (where the upstream reports activity), and weight overrides "code=weight,code=weight".
+RISK_INACTIVE_DAYS = env_int("RISK_INACTIVE_DAYS", 90)
+RISK_NONHUMAN_UNUSED_DAYS = env_int("RISK_NONHUMAN_UNUSED_DAYS", 90)
+RISK_WEIGHTS = {}
+for _item in env_list("RISK_WEIGHTS", []):
+    _code, _sep, _weight = _item.partition("=")
+    if not _sep or not _weight.strip().isdigit():
+        raise ImproperlyConfigured(f"RISK_WEIGHTS item {_item!r}: use code=weight, e.g. leaver=50")
+    RISK_WEIGHTS[_code.strip()] = int(_weight)
 # The audit chain's HMAC key lives outside the database (reviews.audit). Development: a key file under var/.
 AUDIT_KEY = env_secret("AUDIT_KEY")
 AUDIT_KEY_PATH = Path(env_str("AUDIT_KEY_PATH", str(VAR_DIR / "audit.key")))

@@ -7,10 +7,12 @@ class CampaignState(models.TextChoices):
     LAUNCHING = "launching", "Launching"
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"
+    # The launch could not freeze its items (a sync failed, a connector is gone); config["launch_error"] says why.
+    FAILED = "failed", "Launch failed"
 
     @classmethod
     def colour(cls, value: str) -> str:
-        return {"launching": "blue", "open": "green", "closed": "grey"}[value]
+        return {"launching": "blue", "open": "green", "closed": "grey", "failed": "red"}[value]
 
 
 class OnTimeout(models.TextChoices):
