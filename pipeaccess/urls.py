@@ -1,3 +1,5 @@
+"""Every page, by URL prefix. Names are namespaced: connectors:*, inventory:*, ops:*, reviews:*."""
+
 from django.contrib import admin
 from django.urls import include, path
 
