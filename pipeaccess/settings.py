@@ -179,29 +179,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 X_FRAME_OPTIONS = "DENY"
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing directory before the first collectstatic
-# The app serves its own (vendored, pinned) assets through WhiteNoise: no CDN, no separate web server.
-# Finders on: pages work straight from the source tree, with or without `manage.py collectstatic`
-# (which adds pre-compressed copies for production).
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_MAX_AGE = 3600
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
-# pipeaccess.middleware.ContentSecurityPolicyMiddleware: no inline script or style anywhere.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-        "base-uri 'none'",
-    ]
-)
-X_FRAME_OPTIONS = "DENY"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
