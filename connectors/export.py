@@ -21,6 +21,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from . import risk
 from .choices import GrantKind, Level
 from .models import Account, Connector, Grant, Resource
 
@@ -54,6 +55,12 @@ class _Snapshot:
                 "id", "type", "external_id", "path", "parent_id"
             )
         }
+        # Risk signals of each row (connectors.risk), computed from the same inputs as the stored ones.
+        self.assess = risk.Assessor(connector)
+        self.public = set()
+        for r in Resource.objects.filter(connector=connector).values(*risk.RESOURCE_FIELDS).iterator():
+            if risk.resource_is_public(r):
+                self.public.add(r["id"])
         self.children: dict[int, list[int]] = defaultdict(list)
         for r in self.resources.values():
             if r["parent_id"]:
@@ -66,12 +73,14 @@ class _Snapshot:
             self.reach[rid] = [by_external_id[e] for e in attributes.get("reach") or () if e in by_external_id]
             for reached in self.reach[rid]:
                 self.reached_by[reached].append(rid)
-        self.accounts = {
-            a["id"]: a
-            for a in Account.objects.filter(connector=connector).values(
-                "id", "external_id", "login", "type", "email", "state", "identity__email"
-            )
-        }
+        kept = ("id", "external_id", "login", "type", "email", "state", "identity__email")
+        self.accounts = {}
+        # account id -> (type, the account's own risk codes)
+        self.holders: dict[int, tuple[str, list[str]]] = {}
+        fields = dict.fromkeys((*kept, *risk.ACCOUNT_FIELDS))
+        for a in Account.objects.filter(connector=connector).values(*fields).iterator(chunk_size=2000):
+            self.accounts[a["id"]] = {key: a[key] for key in kept}
+            self.holders[a["id"]] = self.assess.holder(a)
         # Memberships held by accounts: group -> [(account, level, rolls_up)], and those that cascade to subgroups.
         self._members: dict[int, list[tuple[int, int, bool]]] = defaultdict(list)
         self._cascading_members: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
@@ -189,6 +198,18 @@ class _Snapshot:
         r = self.resources[resource_id]
         return {"external_id": r["external_id"], "login": r["path"], "type": "group", "email": "", "state": "active"}
 
+    def risk(self, holder: int | None, g: dict, *, resource_id: int, level: int, via: str) -> list[str]:
+        """Signal codes of a row: HOLDER (an account id, None for a group principal) on RESOURCE_ID at LEVEL."""
+        return self.assess.codes(
+            self.holders[holder] if holder is not None else None,
+            resource_type=self.resources[resource_id]["type"],
+            public=resource_id in self.public,
+            level=level,
+            via=via,
+            kind=g["entitlement__kind"],
+            valid_from=g["valid_from"],
+        )
+
     def resource_row(self, resource_id: int) -> dict:
         r = self.resources[resource_id]
         return {"type": r["type"], "external_id": r["external_id"], "path": r["path"]}
@@ -282,12 +303,16 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
             "last_seen": _iso(g["last_seen_at"] or snap.last_seen),
         }
         if as_granted:
-            holder = snap.account_row(g["account_id"]) if g["account_id"] else snap.group_row(g["group_id"])
+            account_id = g["account_id"]
+            holder = snap.account_row(account_id) if account_id else snap.group_row(g["group_id"])
+            level = g["entitlement__level"]
             yield {
                 **common,
                 "account": holder,
                 "resource": snap.resource_row(g["resource_id"]),
-                "level": Level(g["entitlement__level"]).label,
+                "level": Level(level).label,
+                "identity": snap.accounts[account_id]["identity__email"] if account_id else None,
+                "risk": snap.risk(account_id, g, resource_id=g["resource_id"], level=level, via=g["via"]),
             }
             continue
         # holder -> their level in the holding group (None: the account holds the grant itself).
@@ -320,6 +345,8 @@ def _connector_rows(snap: _Snapshot, filters: Filters, *, as_granted: bool) -> I
                     "account": snap.account_row(holder),
                     "resource": resource,
                     "level": Level(conferred).label,
+                    "identity": snap.accounts[holder]["identity__email"],
+                    "risk": snap.risk(holder, g, resource_id=rid, level=conferred, via=via),
                 }
 
 
@@ -340,11 +367,14 @@ CSV_FIELDS = [
     "grant_kind",
     "first_seen",
     "last_seen",
+    "identity",
+    "risk",
 ]
 
 
 def flat(row: dict) -> dict:
-    out = {k: v for k, v in row.items() if not isinstance(v, dict)}
+    """One CSV row: nested objects become prefixed columns, the risk list one cell of codes joined by ";"."""
+    out = {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items() if not isinstance(v, dict)}
     for prefix in ("account", "resource"):
         for key, value in row[prefix].items():
             out[f"{prefix}_{key}"] = value
