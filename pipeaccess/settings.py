@@ -278,6 +278,19 @@ for _item in env_list("RISK_WEIGHTS", []):
     if not _sep or not _weight.strip().isdigit():
         raise ImproperlyConfigured(f"RISK_WEIGHTS item {_item!r}: use code=weight, e.g. leaver=50")
     RISK_WEIGHTS[_code.strip()] = int(_weight)
+# Revocations (reviews.revocations): writes per connector across every worker ("N/s", "N/m" or "N/h"),
+# retries of transient upstream errors (exponential backoff with jitter, seconds), and how often an
+# attempt whose worker died may be resumed before the revocation is failed for a person to look at.
+REVOCATION_RATE_LIMIT = env_str("REVOCATION_RATE_LIMIT", "30/m")
+_count, _, _unit = REVOCATION_RATE_LIMIT.partition("/")
+if not _count.isdigit() or int(_count) == 0 or _unit not in ("s", "m", "h"):
+    raise ImproperlyConfigured(f"REVOCATION_RATE_LIMIT={REVOCATION_RATE_LIMIT!r}: use N/s, N/m or N/h, e.g. 30/m")
+REVOCATION_MAX_RETRIES = env_int("REVOCATION_MAX_RETRIES", 6)
+REVOCATION_RETRY_BACKOFF = env_float("REVOCATION_RETRY_BACKOFF", 30.0)
+REVOCATION_RETRY_BACKOFF_MAX = env_float("REVOCATION_RETRY_BACKOFF_MAX", 3600.0)
+REVOCATION_MAX_ATTEMPTS = env_int("REVOCATION_MAX_ATTEMPTS", 5)
+# A task whose send slot is further away than this is re-sent for later instead of sleeping in the worker.
+REVOCATION_THROTTLE_MAX_SLEEP = env_float("REVOCATION_THROTTLE_MAX_SLEEP", 10.0)
 # The audit chain's HMAC key lives outside the database (reviews.audit). Development: a key file under var/.
 AUDIT_KEY = env_secret("AUDIT_KEY")
 AUDIT_KEY_PATH = Path(env_str("AUDIT_KEY_PATH", str(VAR_DIR / "audit.key")))
@@ -285,6 +298,36 @@ if PRODUCTION and not AUDIT_KEY:
     raise ImproperlyConfigured("AUDIT_KEY (or AUDIT_KEY_FILE) is required in production")
 # Signed checkpoints (sequence, head hash) go here, outside the database.
 AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+
+# --- Mail (reviews/emails.py, reviews/mailer.py) --------------------------------
+# With EMAIL_HOST set, mail goes out by SMTP. Without it (development, the demo) every message is written as a
+# file under var/mail/ (Django's file backend): nothing leaves the machine and the sent mails can be read there.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if env_bool("EMAIL_USE_TLS", False) else 25)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (implicit TLS) exclude each other")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+# The password comes from EMAIL_HOST_PASSWORD or the file named by EMAIL_HOST_PASSWORD_FILE, and is masked in logs.
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+if EMAIL_HOST_PASSWORD:
+    from .redact import register_secret
+
+    register_secret(EMAIL_HOST_PASSWORD)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 30.0)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "PipeAccess <pipeaccess@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_FILE_PATH = str(VAR_DIR / "mail" / "sent")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend",
+)
+# Transient SMTP errors are retried after 1, 2, 4 … times this (capped at an hour), up to EMAIL_MAX_ATTEMPTS.
+EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 60.0)
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+# Tests only: seconds between the SMTP server's acceptance and the outbox record (crash-window tests).
+EMAIL_TEST_PAUSE_AFTER_SEND = env_float("EMAIL_TEST_PAUSE_AFTER_SEND", 0.0)
 
 if PRODUCTION:
     if not ALLOWED_HOSTS:
