@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipeaccess.redact import redact
+from reviews.audit import record
 
 from . import staging
 from .base import ConnectorError
@@ -141,15 +142,44 @@ def _record_http_stats(run: SyncRun, provider) -> None:
 
 
 def _fail(run: SyncRun, message: str) -> None:
-    staging.clear(run.pk)
-    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, error=message, finished_at=timezone.now())
+    # A small transaction of its own: the failure and its audit event, or neither (the run then stays
+    # running until declared stale, and the error propagates).
+    with transaction.atomic():
+        staging.clear(run.pk)
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, error=message, finished_at=timezone.now())
+        record(
+            "sync.failed",
+            obj=run,
+            connector=_connector_name(run),
+            run=run.pk,
+            trigger=run.trigger,
+            error=message[:1000],
+        )
     log.warning("sync run %s of connector %s failed: %s", run.pk, run.connector_id, message)
 
 
+@transaction.atomic
 def _hold(run: SyncRun) -> SyncRun:
     SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.HELD, counts=run.counts, finished_at=timezone.now())
+    record(
+        "sync.held",
+        obj=run,
+        connector=_connector_name(run),
+        run=run.pk,
+        trigger=run.trigger,
+        threshold=run.connector.effective_removal_threshold(),
+        **_diff_counts(run.counts),
+    )
     run.refresh_from_db()
     return run
+
+
+def _connector_name(run: SyncRun) -> str:
+    return Connector.objects.filter(pk=run.connector_id).values_list("name", flat=True).first() or ""
+
+
+def _diff_counts(counts: dict) -> dict:
+    return {k: counts.get(k, 0) for k in ("added", "removed", "changed", "current_before")}
 
 
 def _over_threshold(connector: Connector, counts: dict) -> bool:
@@ -259,8 +289,11 @@ def _compare(run: SyncRun) -> dict:
 
 
 @transaction.atomic
-def apply(run: SyncRun) -> None:
-    """Make the staged snapshot current. Unchanged rows are not touched."""
+def apply(run: SyncRun, *, actor=None) -> None:
+    """Make the staged snapshot current. Unchanged rows are not touched.
+
+    The audit event is written last, in the same transaction: if it cannot be, nothing is applied.
+    """
     _plan_snapshot_joins()
     now = timezone.now()
     conn_id, run_id = run.connector_id, run.pk
@@ -297,9 +330,26 @@ def apply(run: SyncRun) -> None:
         status=SyncStatus.SUCCEEDED, applied_at=now, finished_at=now, counts=run.counts
     )
     # Older held runs can no longer be applied on top of this state: drop them and their staged rows.
+    superseded = []
     for held in SyncRun.objects.filter(connector_id=conn_id, status=SyncStatus.HELD).exclude(pk=run_id):
         staging.clear(held.pk)
         SyncRun.objects.filter(pk=held.pk).update(status=SyncStatus.DISCARDED, error=f"superseded by run {run_id}")
+        superseded.append(held)
+    name = run.connector.name
+    for held in superseded:
+        record("sync.discarded", obj=held, connector=name, run=held.pk, reason=f"superseded by run {run_id}")
+    record(
+        "sync.applied",
+        actor=actor,
+        obj=run,
+        connector=name,
+        run=run_id,
+        trigger=run.trigger,
+        **_diff_counts(run.counts),
+        accounts=run.counts.get("accounts"),
+        resources=run.counts.get("resources"),
+        grants=run.counts.get("grants"),
+    )
 
 
 ACCOUNT_COLUMNS = (
@@ -388,16 +438,20 @@ def _confirm_held(run: SyncRun, *, actor) -> SyncRun:
         # Staging lives in unlogged tables on PostgreSQL: a server crash empties them.
         raise ValueError(f"run {run.pk} lost its staged rows ({staged} of {run.counts.get('grants')}); sync again")
     run.counts.update(compare(run))
-    apply(run)
+    apply(run, actor=actor)
     SyncRun.objects.filter(pk=run.pk).update(confirmed_by=actor)
+    record("sync.confirmed", actor=actor, obj=run, connector=run.connector.name, run=run.pk, **_diff_counts(run.counts))
     run.refresh_from_db()
     return run
 
 
+@transaction.atomic
 def discard_held(run: SyncRun, *, actor) -> SyncRun:
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.status != SyncStatus.HELD:
         raise ValueError(f"run {run.pk} is {run.status}, not held")
     staging.clear(run.pk)
     SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.DISCARDED, confirmed_by=actor)
+    record("sync.discarded", actor=actor, obj=run, connector=run.connector.name, run=run.pk, reason="discarded")
     run.refresh_from_db()
     return run

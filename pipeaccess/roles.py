@@ -67,7 +67,18 @@ def role_required(*roles: str) -> Callable:
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not roles_of(request.user) & set(roles):
+            held = roles_of(request.user)
+            if not held & set(roles):
+                # Recorded before refusing; if it cannot be recorded the request fails (500), still refused.
+                from .auth_audit import record_denied
+
+                record_denied(
+                    request,
+                    reason="role required",
+                    required_roles=sorted(roles),
+                    roles=sorted(held),
+                    view=view.__name__,
+                )
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
@@ -86,21 +97,39 @@ def normalize_email(email: str) -> str:
 
 
 @transaction.atomic
-def create_user(email: str, *, roles: Iterable[str], name: str = "", password: str | None = None):
+def create_user(email: str, *, roles: Iterable[str], name: str = "", password: str | None = None, actor=None):
     """Create a user who logs in with `email`; the address is recorded verified and primary for allauth.
 
     `password=None` leaves the account without a usable password.
     """
+    from reviews.audit import record
+
+    roles = set(roles)
     email = normalize_email(email)
     user = get_user_model().objects.create_user(username=email, email=email, password=password, first_name=name)
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    set_roles(user, roles)
+    _set_roles(user, roles)
+    record(
+        "user.created", actor=actor, obj=user, email=email, roles=sorted(roles), usable_password=password is not None
+    )
     return user
 
 
 @transaction.atomic
-def set_roles(user, roles: Iterable[str]) -> None:
+def set_roles(user, roles: Iterable[str], *, actor=None) -> None:
     """Make `roles` exactly the user's roles; groups that are not roles are left alone."""
+    from reviews.audit import record
+
+    after = set(roles)
+    before = roles_of(user)
+    _set_roles(user, after)
+    if before != after:
+        record(
+            "user.roles_changed", actor=actor, obj=user, email=user.email, **{"from": sorted(before)}, to=sorted(after)
+        )
+
+
+def _set_roles(user, roles: Iterable[str]) -> None:
     roles = set(roles)
     unknown = roles - set(ROLES)
     if unknown:
