@@ -483,6 +483,12 @@ class HarborConnector(BaseConnector):
         mode = self.config.options.get("robot_revocation", "delete")
         return Revocation(self.http, robot_mode=mode).run(grant, downgrade_to)
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        if self.cannot_revoke(grant) is not None:
+            return None
+        mode = self.config.options.get("robot_revocation", "delete")
+        return Revocation(self.http, robot_mode=mode).present(grant)
+
 
 def _config_value(config: dict, key: str):
     """A configuration item's value (GET /configurations wraps each as {"value": …, "editable": …})."""

@@ -107,6 +107,27 @@ class Revocation:
         except ConnectorError as exc:
             return _done(Outcome.FAILED, str(exc))
 
+    def present(self, grant: GrantTarget) -> bool:
+        """Whether there is still something to take away (the reads revoke() starts with, nothing written)."""
+        if grant.via == "system_admin":
+            user = self._read(f"/users/{grant.attributes['user_id']}")
+            return bool(user and user.get("username") == grant.account.login and user.get("sysadmin_flag"))
+        if grant.account.type == AccountType.PSEUDO:
+            project = self._read(f"/projects/{_project_id(grant)}")
+            return project is not None and _is_public(project)
+        if grant.account.type == AccountType.ROBOT:
+            robot = self._read(f"/robots/{grant.account.attributes['robot_id']}")
+            if robot is None or robot.get("name") != grant.account.login:
+                return False
+            if self.robot_mode == "disable" and robot.get("disable"):
+                return False
+            scope = (grant.attributes.get("permission_kind"), grant.attributes["namespace"])
+            return any((p.get("kind"), p.get("namespace")) == scope for p in robot.get("permissions") or [])
+        current = self._read(f"/projects/{_project_id(grant)}/members/{grant.attributes['member_id']}")
+        if current is not None and _same_member(current, grant):
+            return True
+        return self._find_member(grant) is not None
+
     def _read(self, path: str) -> dict | None:
         response = self.http.request("GET", path, ok=(200, 404))
         return response.data if response.status == 200 and isinstance(response.data, dict) else None
