@@ -156,34 +156,44 @@ _ROW = (
 )
 
 
-def _effects(rows: list[dict]) -> dict[int, str]:
-    """What each membership confers: 'membership in team acme/platform -> write on 12 repositories'."""
-    groups = {r["resource_id"] for r in rows if r["entitlement__kind"] == GrantKind.MEMBERSHIP}
-    held = {}
+def _effects(rows: list[dict]) -> dict[int, dict]:
+    """What each group held at launch: resources it holds grants on (and their top level), and its cascades."""
+    groups = list({r["resource_id"] for r in rows if r["entitlement__kind"] == GrantKind.MEMBERSHIP})
+    held: dict[int, dict] = {}
     for start in range(0, len(groups), 5000):
-        chunk = list(groups)[start : start + 5000]
+        current = Grant.objects.current().filter(group_id__in=groups[start : start + 5000])
         for g in (
-            Grant.objects.current()
-            .filter(group_id__in=chunk)
+            current.filter(entitlement__cascade_to="")
             .values("group_id")
             .annotate(n=Count("resource_id", distinct=True), top=Max("entitlement__level"))
         ):
-            held[g["group_id"]] = (g["n"], g["top"])
+            held.setdefault(g["group_id"], {}).update(n=g["n"], top=g["top"])
+        for g in current.exclude(entitlement__cascade_to="").values(
+            "group_id", "resource__path", "entitlement__cascade_to", "entitlement__cascade_level", "entitlement__level"
+        ):
+            held.setdefault(g["group_id"], {}).setdefault("cascades", []).append(_cascade_text(g))
     return held
 
 
+def _cascade_text(row: dict) -> str:
+    level = Level(row["entitlement__cascade_level"] or row["entitlement__level"]).label
+    kinds = row["entitlement__cascade_to"].replace(",", ", ")
+    return f"{level} on every {kinds} under {row['resource__path']}"
+
+
 def _effect_text(row: dict, held: dict) -> str:
-    if row["entitlement__kind"] == GrantKind.MEMBERSHIP:
-        n, top = held.get(row["resource_id"], (0, None))
-        where = f"membership in {row['resource__type']} {row['resource__path']}"
-        if not n:
-            return where
-        return f"{where} -> {Level(top).label} on {n} resource{'s' if n != 1 else ''}"
+    """'membership in team acme/platform -> write on 12 resources', or what a cascading grant reaches."""
     if row["entitlement__cascade_to"]:
-        level = Level(row["entitlement__cascade_level"] or row["entitlement__level"]).label
-        kinds = row["entitlement__cascade_to"].replace(",", ", ")
-        return f"{level} on every {kinds} under {row['resource__path']}"
-    return ""
+        return _cascade_text(row)
+    if row["entitlement__kind"] != GrantKind.MEMBERSHIP:
+        return ""
+    group = held.get(row["resource_id"], {})
+    parts = []
+    if group.get("n"):
+        parts.append(f"{Level(group['top']).label} on {group['n']} resource{'s' if group['n'] != 1 else ''}")
+    parts.extend(group.get("cascades", []))
+    where = f"membership in {row['resource__type']} {row['resource__path']}"
+    return f"{where} -> {', '.join(parts)}" if parts else where
 
 
 def _previous(template_id: int | None) -> tuple[Campaign | None, dict]:
