@@ -6,6 +6,9 @@ organization; team memberships on teams; team, direct, deploy-key and invitation
 Lists use per_page=100 and follow Link headers only
 (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api).
 
+Revocation, presence checks and what cannot be revoked are in github_revoke; option ``saml=true`` adds each
+member's SAML identity as the account attribute ``sso_id`` (github_saml).
+
 Fail closed: a 404 on a list that must exist means a missing scope or an invisible organization, never
 "empty" (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#404-not-found-for-an-existing-resource).
 
@@ -25,15 +28,19 @@ from urllib.parse import urlsplit
 from ..base import (
     AccountRecord,
     BaseConnector,
+    ConfigurationError,
     ConnectorError,
     GrantRecord,
+    GrantTarget,
     OptionSpec,
     PermissionProblem,
     Record,
     ResourceRecord,
+    RevocationResult,
 )
 from ..choices import AccountState, AccountType, GrantKind, Level, ResourceType
 from ..http import HttpError
+from .github_revoke import Revoker, refusal
 from .github_roles import (
     BASE_PERMISSION_LEVELS,
     ROLE_LEVELS,
@@ -41,6 +48,7 @@ from .github_roles import (
     app_permissions,
     repository_role,
 )
+from .github_saml import sso_ids
 from .github_teams import immediate_members, parents_first
 
 API_VERSION = "2022-11-28"
@@ -51,11 +59,26 @@ class GitHubConnector(BaseConnector):
     kind = "github"
     label = "GitHub (cloud and Enterprise Server)"
     default_base_url = "https://api.github.com"
-    option_specs = {"org": OptionSpec(required=True, help="login of the organization to inventory")}
+    option_specs = {
+        "org": OptionSpec(required=True, help="login of the organization to inventory"),
+        "saml": OptionSpec(
+            help="true: read the members' SAML identities (GraphQL samlIdentityProvider.externalIdentities) into "
+            "the account attribute sso_id; needs SAML SSO on the org and an owner's token with read:org"
+        ),
+    }
     secret_names = ("token",)
-    # Revocation comes later: a grant's via (direct, team:ORG/SLUG, membership, org_owner, invitation) with
-    # its account type (user, deploy key, app) and external ids already name the one REST call that removes it.
-    revocable = frozenset()
+    # kind:via patterns; cannot_revoke() has the precise answer (app installations and the base permission are
+    # permission:direct / org_base_permission grants it refuses).
+    revocable = frozenset(
+        {
+            "membership:membership",  # org member, team member
+            "membership:org_owner",  # org owner: remove, or downgrade to member
+            "membership:outside_collaborator",  # built by callers for the wider action on an outside collaborator
+            "permission:direct",  # direct collaborator, deploy key
+            "permission:team:*",  # a team's repository permission
+            "invitation:invitation",  # org and repository invitations
+        }
+    )
 
     @classmethod
     def api_url(cls, base_url: str) -> str:
@@ -72,9 +95,19 @@ class GitHubConnector(BaseConnector):
             return url
         return f"{url}/api/v3"
 
+    @classmethod
+    def validate_options(cls, options: dict) -> None:
+        super().validate_options(options)
+        if str(options.get("saml", "")).lower() not in ("", "true", "false"):
+            raise ConfigurationError("saml= is true or false")
+
     @property
     def org(self) -> str:
         return self.config.options["org"]
+
+    @property
+    def saml(self) -> bool:
+        return str(self.config.options.get("saml", "")).lower() == "true"
 
     def auth_headers(self) -> dict[str, str]:
         # https://docs.github.com/en/rest/authentication/authenticating-to-the-rest-api
@@ -120,6 +153,8 @@ class GitHubConnector(BaseConnector):
         org_json = self._get_org()
         org = self.extract_organization(org_json)
         base = self.base_permission_grant(org_json, org)  # first: it fails fast for a token that is not an owner's
+        # Before any account is extracted: the first version of an account is the one kept.
+        self._sso = sso_ids(self.http, self.config.api_url, org.path) if self.saml else {}
         yield org
         login = org.path
 
@@ -389,6 +424,10 @@ class GitHubConnector(BaseConnector):
     def extract_account(
         self, user: dict, *, two_factor: bool | None = None, is_outside: bool = False, attributes: dict | None = None
     ) -> AccountRecord:
+        attributes = dict(attributes or {})
+        sso = getattr(self, "_sso", {}).get(user["login"].lower())
+        if sso:
+            attributes["sso_id"] = sso
         return AccountRecord(
             external_id=f"user:{user['id']}",
             login=user["login"],
@@ -398,7 +437,7 @@ class GitHubConnector(BaseConnector):
             two_factor=two_factor,
             is_admin=bool(user.get("site_admin")),
             is_outside=is_outside,
-            attributes=attributes or {},
+            attributes=attributes,
         )
 
     def extract_invitation(self, invitation: dict) -> AccountRecord:
@@ -456,6 +495,30 @@ class GitHubConnector(BaseConnector):
     def extract_app_permissions(self, permissions: dict[str, str]) -> tuple[str, Level]:
         """A compact, sorted permission string and the highest level among the map's values."""
         return app_permissions(permissions)
+
+    # --- revocation (github_revoke) -------------------------------------------
+
+    def cannot_revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> str | None:
+        return refusal(grant, downgrade_to)
+
+    def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
+        return self._revoker().revoke(grant, downgrade_to)
+
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        return self._revoker().is_present(grant)
+
+    def _revoker(self) -> Revoker:
+        return Revoker(self.http, token_login=self._token_login)
+
+    def _token_login(self) -> str | None:
+        """Who the token belongs to (None for tokens that are not a user's): never revoked by its own connector."""
+        if not hasattr(self, "_me"):
+            try:
+                # https://docs.github.com/en/rest/users/users#get-the-authenticated-user
+                self._me = self.http.get("/user").data.get("login")
+            except PermissionProblem:
+                self._me = None
+        return self._me
 
 
 class _TwoFactor:

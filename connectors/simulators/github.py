@@ -33,6 +33,16 @@ the simulator over HTTP: ``/_simulator/faults`` (GET/POST/DELETE), ``/_simulator
 ``/_simulator/requests``, ``/_simulator/reset`` (see ``server.py``), ``POST /_simulator/mutate``
 (``{"fraction": 0.01, "seed": 2}`` or ``{"action": "remove_member", "args": {"login": "bob"}}``) and
 ``GET /_simulator/info`` (sizes and ``rest_lower_bound``). The organization model is in ``github_org.py``.
+
+Writes (the REST calls revocation uses) change the organization, so the next sync sees them. GitHub's status
+codes are kept: 204 on removal, 200/204 on role changes, 201 when a collaborator ``PUT`` creates an invitation,
+404 for what is not there, 422 for removing or demoting the last owner, 403 for membership changes of a team
+synced from an identity provider. Every applied write is appended to ``writes`` (``GET /_simulator/writes``) the
+moment it takes effect; ``write_delay`` seconds (constructor, or ``POST /_simulator/write_delay``
+``{"seconds": 5}``) then pass before the answer is sent, so a test can kill a client mid-call after the change.
+
+GraphQL: ``POST /graphql`` (GHES ``POST /api/graphql``) answers the SAML external-identities query
+(``github_graphql.py``); ``fail_graphql()`` queues an error answer (HTTP 200 with ``errors``).
 """
 
 from __future__ import annotations
@@ -44,11 +54,12 @@ import string
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from . import github_graphql
 from .github_org import (
     Change,
     DeployKey,
@@ -67,6 +78,7 @@ from .github_org import (
 from .server import (
     FixedWindowQuota,
     HTTPError,
+    LoggedRequest,
     QuotaState,
     Request,
     Response,
@@ -393,6 +405,7 @@ class GitHubSimulator(Simulator):
         rate_limit_status: int = 403,
         link_style: str = "ids",
         weak_etags: bool = True,
+        write_delay: float = 0.0,
     ):
         super().__init__(host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent)
         if link_style not in ("ids", "paths"):
@@ -409,9 +422,14 @@ class GitHubSimulator(Simulator):
         self.window = SlidingWindow(clock)
         self._id_lock = threading.Lock()
         self._request_ids = 0
+        self.write_delay = write_delay  # real seconds between applying a write and answering it
+        self.writes: list[LoggedRequest] = []  # applied writes, in order, logged when they take effect
+        self.graphql_errors: list[dict[str, Any]] = []  # queued GraphQL error answers (fail_graphql)
         self._add_routes()
         self.control.add("POST", "/_simulator/mutate", self._control_mutate)
         self.control.add("GET", "/_simulator/info", self._control_info)
+        self.control.add("GET", "/_simulator/writes", self._control_writes)
+        self.control.add("POST", "/_simulator/write_delay", self._control_write_delay)
 
     @property
     def token(self) -> str:
@@ -430,6 +448,13 @@ class GitHubSimulator(Simulator):
         super().reset_counters()
         self.quota.clear()
         self.window.clear()
+        with self.lock:
+            self.writes.clear()
+
+    def fail_graphql(self, type: str = "INTERNAL", message: str = "Something went wrong", times: int = 1) -> None:
+        """Answer the next ``times`` GraphQL requests with HTTP 200 and this error, as GitHub reports them."""
+        with self.lock:
+            self.graphql_errors.extend({"type": type, "message": message} for _ in range(times))
 
     def describe(self) -> list[str]:
         org = self.org
@@ -465,6 +490,16 @@ class GitHubSimulator(Simulator):
         return token.rate_limit or self.primary_limit
 
     def handle(self, request: Request) -> Response:
+        response = self._answer(request)
+        matched = self.router.match(request.method, request.path)
+        if matched is not None and matched[0].meta.get("write") and response.status < 400:
+            entry = LoggedRequest(request.method, request.path, request.query, response.status, matched[0].name)
+            with self.lock:
+                self.writes.append(entry)
+            self.sleep(self.write_delay)  # the change is applied; only the answer waits (outside the lock)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         request_id = self._next_request_id()
         common = {"x-github-media-type": "github.v3; format=json", "x-github-request-id": request_id}
         if request.headers.get("x-github-api-version"):
@@ -688,6 +723,16 @@ class GitHubSimulator(Simulator):
             ("GET", "/repos/{owner}/{repo}/teams", "list_repo_teams", repo, "repos/repos#list-repository-teams"),
             ("GET", "/repos/{owner}/{repo}/invitations", "list_repo_invitations", repo, "collaborators/invitations"),
             ("GET", "/repos/{owner}/{repo}/keys", "list_keys", repo, keys),
+            ("GET", "/repos/{owner}/{repo}/keys/{key_id}", "get_key", repo, keys),
+            (
+                "GET",
+                "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+                "check_team_repo",
+                org_read,
+                f"{teams}#check-team-permissions-for-a-repository",
+            ),
+            ("POST", "/graphql", "graphql", any_token, "graphql"),
+            ("POST", "/api/graphql", "graphql", any_token, "graphql"),
             (
                 "GET",
                 "/user/installations/{installation_id}/repositories",
@@ -739,6 +784,7 @@ class GitHubSimulator(Simulator):
         for method, pattern, handler_name, scopes, docs in table:
             handler = getattr(self, f"_{handler_name}")
             meta = {"scopes": scopes, "docs": f"{DOCS}/{docs}", "free": pattern == "/rate_limit"}
+            meta["write"] = method != "GET" and handler_name != "graphql"
             meta["accepted"] = accepted.get(pattern, frozenset().union(*scopes))
             route = self.router.add(method, pattern, handler, **meta)
             if method != "GET":
@@ -1032,13 +1078,63 @@ class GitHubSimulator(Simulator):
             request, list(repo.keys), lambda key: render.deploy_key(repo, key), **self._canonical_repo(params, repo)
         )
 
+    def _get_key(self, request: Request, token: Token, **params: str) -> Response:
+        repo = self._visible_repo(params, token)
+        key = next((key for key in repo.keys if str(key.id) == params["key_id"]), None)
+        if key is None:
+            raise _fail(404, "Not Found")
+        return Response(200, _Render(self.org, request).deploy_key(repo, key))
+
+    def _check_team_repo(self, request: Request, token: Token, **params: str) -> Response:
+        """204 if the team has a permission on the repository; 200 with the repository for the repository media type."""
+        team = self._team(params)
+        repo = self._repo({"owner": params["owner"], "repo": params["repo"]})
+        role = team.repos.get(repo.name)
+        if role is None:
+            raise _fail(404, "Not Found")
+        if "application/vnd.github.v3.repository+json" in request.headers.get("accept", ""):
+            return Response(200, _Render(self.org, request).repo(repo, role) | {"role_name": role})
+        return Response(204)
+
+    def _graphql(self, request: Request, token: Token) -> Response:
+        if request.prefix:  # GraphQL lives at /graphql (api.github.com) or /api/graphql (GHES), not under /api/v3
+            raise _fail(404, "Not Found")
+        if self.graphql_errors:
+            error = self.graphql_errors.pop(0)
+            return Response(200, {"errors": [{"message": error["message"], "type": error["type"]}]})
+        body = request.json()
+        return Response(
+            200,
+            github_graphql.answer(
+                self.org,
+                body.get("query"),
+                body.get("variables") or {},
+                scopes=set(token.scopes),
+                owner=self._is_owner(token),
+            ),
+        )
+
     # -- write handlers (revocation)
+
+    def _refuse_last_owner(self, login: str) -> None:
+        owners = [member for member, role in self.org.members.items() if role == "admin"]
+        if owners == [login]:
+            raise _fail(422, f"Cannot remove {login}: an organization must have at least one owner.")
+
+    def _refuse_synced(self, team: Team) -> None:
+        if team.synced:
+            raise _fail(
+                403,
+                f"Team membership of {team.slug} is managed by an identity provider group (team synchronization); "
+                "change it in the identity provider.",
+            )
 
     def _remove_member(self, request: Request, token: Token, **params: str) -> Response:
         org = self._org(params)
         self._require_owner(token)
         if params["username"] not in org.members:
             raise _fail(404, "Not Found")
+        self._refuse_last_owner(params["username"])
         org.remove_member(params["username"])
         return Response(204)
 
@@ -1046,6 +1142,7 @@ class GitHubSimulator(Simulator):
         org, login = self._org(params), params["username"]
         self._require_owner(token)
         if login in org.members:
+            self._refuse_last_owner(login)
             org.remove_member(login)
         else:
             invitation = next((inv for inv in org.invitations if inv.login == login), None)
@@ -1061,6 +1158,8 @@ class GitHubSimulator(Simulator):
         if role not in ("admin", "member"):
             raise _fail(422, "Validation Failed")
         if login in org.members:
+            if role == "member":
+                self._refuse_last_owner(login)
             org.set_member_role(login, role)
         elif login in org.users:
             org.add_invitation(login=login, role="admin" if role == "admin" else "direct_member", inviter=token.login)
@@ -1091,6 +1190,7 @@ class GitHubSimulator(Simulator):
         team, login = self._team(params), params["username"]
         self._require_owner(token)
         role = request.json().get("role", "member")
+        self._refuse_synced(team)
         if role not in ("member", "maintainer") or login not in self.org.members:
             raise _fail(422, "Validation Failed")
         self.org.add_team_member(team.slug, login, role)
@@ -1099,6 +1199,7 @@ class GitHubSimulator(Simulator):
     def _remove_team_membership(self, request: Request, token: Token, **params: str) -> Response:
         team, login = self._team(params), params["username"]
         self._require_owner(token)
+        self._refuse_synced(team)
         if login not in team.members:
             raise _fail(404, "Not Found")
         self.org.remove_team_member(team.slug, login)
@@ -1205,6 +1306,18 @@ class GitHubSimulator(Simulator):
     def model(self) -> GitHubOrg:
         return self.org
 
+    def _control_writes(self, request: Request) -> Response:
+        with self.lock:
+            return Response(200, [asdict(entry) for entry in self.writes])
+
+    def _control_write_delay(self, request: Request) -> Response:
+        """``{"seconds": 5}``: later writes are applied, then answered that many seconds later (0 turns it off)."""
+        seconds = float(request.json()["seconds"])
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        self.write_delay = seconds
+        return Response(200, {"write_delay": self.write_delay})
+
     def _control_info(self, request: Request) -> Response:
         with self.lock:
             org = self.org
@@ -1238,10 +1351,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit-status", type=int, choices=(403, 429), default=403)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--link-style", choices=("ids", "paths"), default="ids")
+    parser.add_argument("--saml", action="store_true", help="SAML SSO with identities for most members (GraphQL)")
+    parser.add_argument("--write-delay", type=float, default=0.0, help="seconds between applying a write and answering")
 
 
 def build(args: argparse.Namespace) -> GitHubSimulator:
-    org = GitHubOrg.generate(args.org, args.seed, args.members, args.outside_collaborators, args.teams, args.repos)
+    org = GitHubOrg.generate(
+        args.org, args.seed, args.members, args.outside_collaborators, args.teams, args.repos, saml=args.saml
+    )
     token = args.token or generate_token()
     if args.token_file:
         write_secret_file(args.token_file, token)
@@ -1256,6 +1373,7 @@ def build(args: argparse.Namespace) -> GitHubSimulator:
         max_concurrent=args.max_concurrent,
         rate_limit_status=args.rate_limit_status,
         link_style=args.link_style,
+        write_delay=args.write_delay,
     )
     simulator.notes.append(f"token written to {args.token_file}" if args.token_file else f"token: {token}")
     return simulator

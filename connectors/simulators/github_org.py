@@ -76,6 +76,7 @@ class Team:
     members: dict[str, str] = field(default_factory=dict)  # immediate members: login -> member | maintainer
     repos: dict[str, str] = field(default_factory=dict)  # repo name -> role name (base or custom)
     created_at: str = ""
+    synced: bool = False  # members managed by an identity-provider group: GitHub refuses membership changes (403)
 
 
 @dataclass
@@ -134,6 +135,18 @@ class Installation:
     suspended_at: str | None = None
     suspended_by: str | None = None
     created_at: str = ""
+
+
+@dataclass
+class ExternalIdentity:
+    """A SAML (and optionally SCIM) identity of the org's identity provider; ``login`` None until a user links it."""
+
+    guid: str
+    name_id: str
+    login: str | None = None
+    username: str | None = None
+    emails: list[str] = field(default_factory=list)
+    scim_username: str | None = None
 
 
 @dataclass
@@ -202,6 +215,8 @@ class GitHubOrg:
         self.invitations: list[OrgInvitation] = []
         self.installations: list[Installation] = []
         self.custom_roles: dict[str, CustomRole] = {}
+        self.saml_enabled = False  # SAML SSO on the organization: GraphQL samlIdentityProvider is not null
+        self.external_identities: list[ExternalIdentity] = []
         # Separate id ranges per kind, so a client mixing up ids gets a 404 instead of a wrong object.
         self._ids = {"user": 10_000, "team": 1_000, "repo": 100_000, "key": 500_000, "invitation": 900_000}
         self._ids |= {"installation": 70_000, "app": 3_000, "role": 0}
@@ -298,6 +313,25 @@ class GitHubOrg:
     def remove_outside_collaborator(self, login: str) -> None:
         for repo in self.repos.values():
             repo.collaborators.pop(login, None)
+
+    # -- SAML single sign-on
+
+    def add_saml_identity(
+        self,
+        login: str | None,
+        name_id: str,
+        *,
+        username: str | None = None,
+        emails: Iterable[str] = (),
+        scim_username: str | None = None,
+    ) -> ExternalIdentity:
+        """An external identity of the org's SAML provider (turns SAML on); ``login`` None: not linked to a user."""
+        self.saml_enabled = True
+        number = len(self.external_identities) + 1
+        guid = f"{number:08x}-5a31-4d1e-9c2b-{self.id:012x}"
+        identity = ExternalIdentity(guid, name_id, login, username, list(emails), scim_username)
+        self.external_identities.append(identity)
+        return identity
 
     # -- invitations
 
@@ -714,9 +748,11 @@ class GitHubOrg:
         installations: int = 3,
         default_repository_permission: str | None = None,
         two_factor_requirement_enabled: bool = False,
+        saml: bool = False,
     ) -> GitHubOrg:
         """A plausible organization, identical for identical arguments. ``members`` includes the owner
-        ``{name}-owner`` whose token the simulator hands out by default."""
+        ``{name}-owner`` whose token the simulator hands out by default. ``saml`` adds SAML identities for about
+        nine in ten members (NameID ``first.last@example.com``, some in upper case) and one never linked."""
         rng = random.Random(seed)  # noqa: S311 - test data, not security
         org = cls(
             name,
@@ -811,7 +847,17 @@ class GitHubOrg:
                 repositories=chosen,
                 suspended=index == 2,
             )
+        if saml:
+            org._generate_saml(random.Random(seed + 7919))  # noqa: S311 - own stream: the rest stays as without saml
         return org
+
+    def _generate_saml(self, rng: random.Random) -> None:
+        for login in self.members:
+            if rng.random() < 0.1:
+                continue
+            email = f"{login.replace('-', '.')}@example.com"
+            self.add_saml_identity(login, email.upper() if rng.random() < 0.2 else email, emails=[email])
+        self.add_saml_identity(None, f"never.linked@{self.name}.example")
 
 
 _FIRST = (

@@ -617,3 +617,148 @@ def test_it_runs_from_the_command_line_and_stops_on_sigterm(tmp_path: Path):
         process.kill()
     assert url.startswith("http://127.0.0.1:")
     assert response.json()["login"] == "acme"
+
+
+# -- writes: applied, logged, answered as GitHub does
+
+
+def test_applied_writes_are_logged_in_order_and_failed_ones_are_not(sim):
+    session = client()
+    session.delete(f"{sim.url}/orgs/acme/teams/platform/memberships/bob")
+    session.delete(f"{sim.url}/orgs/acme/teams/platform/memberships/bob")  # 404: nothing applied
+    session.put(f"{sim.url}/orgs/acme/memberships/alice", json={"role": "admin"})
+    logged = requests.get(f"{sim.url}/_simulator/writes", timeout=5).json()
+    assert [(w["method"], w["path"], w["status"]) for w in logged] == [
+        ("DELETE", "/orgs/acme/teams/platform/memberships/bob", 204),
+        ("PUT", "/orgs/acme/memberships/alice", 200),
+    ]
+    requests.post(f"{sim.url}/_simulator/reset", timeout=5)
+    assert sim.writes == []
+
+
+def test_a_write_delay_answers_late_after_the_change_is_applied(sim):
+    delay = requests.post(f"{sim.url}/_simulator/write_delay", timeout=5, json={"seconds": 2})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client().delete(f"{sim.url}/repos/acme/api/collaborators/eve", timeout=0.3)
+    assert "eve" not in sim.org.repos["api"].collaborators  # applied before the answer
+    assert [(w.method, w.path) for w in sim.writes] == [("DELETE", "/repos/acme/api/collaborators/eve")]
+    began = time.perf_counter()
+    assert client().get(f"{sim.url}/repos/acme/api/keys").status_code == 200  # reads are not delayed
+    assert time.perf_counter() - began < 1
+    assert delay.json() == {"write_delay": 2.0}
+    assert requests.post(f"{sim.url}/_simulator/write_delay", timeout=5, json={"seconds": -1}).status_code == 400
+
+
+def test_removing_or_demoting_the_last_owner_is_refused_with_422(sim):
+    session = client()
+    responses = [
+        session.delete(f"{sim.url}/orgs/acme/memberships/octo-owner"),
+        session.delete(f"{sim.url}/orgs/acme/members/octo-owner"),
+        session.put(f"{sim.url}/orgs/acme/memberships/octo-owner", json={"role": "member"}),
+    ]
+    assert [r.status_code for r in responses] == [422, 422, 422]
+    assert "at least one owner" in responses[0].json()["message"]
+    assert sim.org.members["octo-owner"] == "admin"
+    assert sim.writes == []
+
+
+def test_a_team_synced_from_an_identity_provider_refuses_membership_changes(sim):
+    sim.org.teams["platform"].synced = True
+    response = client().delete(f"{sim.url}/orgs/acme/teams/platform/memberships/bob")
+    assert response.status_code == 403
+    assert "identity provider" in response.json()["message"]
+    assert "bob" in sim.org.teams["platform"].members
+
+
+def test_a_single_deploy_key_and_a_teams_repository_permission_can_be_read(sim):
+    session = client()
+    key = sim.org.repos["api"].keys[0]
+    found = session.get(f"{sim.url}/repos/acme/api/keys/{key.id}")
+    missing = session.get(f"{sim.url}/repos/acme/api/keys/999")
+    team_repo = session.get(f"{sim.url}/orgs/acme/teams/platform/repos/acme/api")
+    detailed = session.get(
+        f"{sim.url}/orgs/acme/teams/platform/repos/acme/api",
+        headers={"Accept": "application/vnd.github.v3.repository+json"},
+    )
+    no_grant = session.get(f"{sim.url}/orgs/acme/teams/platform/repos/acme/web")
+    assert (found.status_code, found.json()["id"], found.json()["read_only"]) == (200, key.id, False)
+    assert missing.status_code == 404
+    assert (team_repo.status_code, detailed.json()["role_name"], no_grant.status_code) == (204, "write", 404)
+
+
+# -- GraphQL: SAML external identities
+
+SAML_QUERY = """
+query($org: String!, $first: Int, $after: String) {
+  organization(login: $org) {
+    samlIdentityProvider { externalIdentities(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor } edges { node { samlIdentity { nameId } user { login } } } } }
+  }
+}"""
+
+
+def graphql(sim, token=OWNER, path="/api/graphql", **variables):
+    body = {"query": SAML_QUERY, "variables": {"org": "acme", "first": 100} | variables}
+    return client(token).post(f"{sim.url}{path}", json=body)
+
+
+def test_saml_identities_are_paged_by_cursor(sim):
+    for number in range(150):
+        sim.org.add_saml_identity(None, f"person{number}@example.com")
+    sim.org.add_saml_identity("alice", "Alice.Smith@Example.com")
+    pages, after = [], None
+    while True:
+        response = graphql(sim, after=after)
+        assert response.status_code == 200
+        identities = response.json()["data"]["organization"]["samlIdentityProvider"]["externalIdentities"]
+        pages.append(identities["edges"])
+        if not identities["pageInfo"]["hasNextPage"]:
+            break
+        after = identities["pageInfo"]["endCursor"]
+    assert [len(page) for page in pages] == [100, 51]
+    last = pages[-1][-1]["node"]
+    assert (last["samlIdentity"]["nameId"], last["user"]) == ("Alice.Smith@Example.com", {"login": "alice"})
+    assert pages[0][0]["node"]["user"] is None
+
+
+def test_graphql_errors_come_with_http_200(sim):
+    sim.org.add_saml_identity("alice", "alice@example.com")
+    no_first = graphql(sim, first=None).json()
+    too_many = graphql(sim, first=101).json()
+    bad_cursor = graphql(sim, after="bm9wZQ==").json()
+    scopes = graphql(sim, token=NO_ORG_SCOPE).json()
+    other_org = graphql(sim, org="globex").json()
+    assert "must provide a `first`" in no_first["errors"][0]["message"]
+    assert "exceeds the `first` limit of 100" in too_many["errors"][0]["message"]
+    assert bad_cursor["errors"][0]["type"] == "INVALID_CURSOR_ARGUMENTS"
+    assert scopes["errors"][0]["type"] == "INSUFFICIENT_SCOPES" and "data" not in scopes
+    assert other_org["data"] == {"organization": None} and other_org["errors"][0]["type"] == "NOT_FOUND"
+    sim.fail_graphql("RATE_LIMITED", "API rate limit exceeded")
+    queued = graphql(sim)
+    assert (queued.status_code, queued.json()["errors"][0]["type"]) == (200, "RATE_LIMITED")
+    assert "errors" not in graphql(sim).json()
+
+
+def test_the_identity_provider_is_null_for_non_owners_and_orgs_without_saml(sim):
+    without = graphql(sim).json()
+    sim.org.add_saml_identity("alice", "alice@example.com")
+    member = graphql(sim, token=MEMBER).json()
+    assert without == member == {"data": {"organization": {"samlIdentityProvider": None}}}
+
+
+def test_graphql_lives_at_graphql_and_api_graphql_but_not_under_api_v3(sim):
+    sim.org.add_saml_identity("alice", "alice@example.com")
+    assert "data" in graphql(sim, path="/graphql").json()
+    assert graphql(sim, path="/api/v3/graphql").status_code == 404
+    assert sim.writes == []  # a query is not a write
+
+
+def test_a_generated_org_can_have_saml_identities_without_changing_the_rest():
+    plain = GitHubOrg.generate("acme", seed=4, members=40, teams=4, repos=6)
+    saml = GitHubOrg.generate("acme", seed=4, members=40, teams=4, repos=6, saml=True)
+    linked = [identity for identity in saml.external_identities if identity.login]
+    assert plain.facts() == saml.facts()
+    assert saml.saml_enabled and not plain.saml_enabled
+    assert 30 <= len(linked) < 40
+    assert all(identity.emails[0] == identity.name_id.lower() for identity in linked)
+    assert any(identity.login is None for identity in saml.external_identities)
