@@ -1,0 +1,414 @@
+"""The reviewer's pages: "My reviews", the review page, and inline decisions answered with row fragments.
+
+Every item a view touches comes from reviews.decisions.reviewer_items(user, campaign): a reviewer sees and
+decides only their own items. All changes go through reviews.decisions (decide, bulk_decide, undo, comment,
+sign_off), which raise NotAllowed (403), Conflict (409: campaign closed, item final, stale version) and
+Invalid (400: e.g. a justification is required); the views only translate those into responses.
+
+htmx posts get the updated row (or the list) as a fragment; a plain form post (no JavaScript) is
+redirected back to the page with a message, so the page works without scripts too.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When, Window
+from django.db.models.functions import Coalesce, NullIf
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from connectors.choices import Level
+from pipeaccess.roles import roles_of
+
+from .. import decisions
+from ..choices import CampaignState, ItemState
+from ..forms import BulkDecisionForm, CommentForm, DecisionForm, ItemFilterForm, risk_signals
+from ..models import Campaign, Decision, ReviewerProgress, ReviewItem
+
+STATUS = {decisions.NotAllowed: 403, decisions.Conflict: 409, decisions.Invalid: 400}
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _status_of(exc: Exception) -> int:
+    for cls, code in STATUS.items():
+        if isinstance(exc, cls):
+            return code
+    return 400
+
+
+def _history():
+    return Decision.objects.select_related("to").order_by("created", "id")
+
+
+def _row_queryset():
+    """Items with what a row shows, in a fixed number of queries per page."""
+    return ReviewItem.objects.select_related("connector", "subject", "reviewer").prefetch_related(
+        Prefetch("decisions", queryset=_history())
+    )
+
+
+def _campaign_for_reviewer(request, pk: int):
+    """(campaign, the user's items in it); 404 when the campaign has none of theirs."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return campaign, decisions.reviewer_items(request.user, campaign)
+
+
+def _item_for_reviewer(request, pk: int, item_pk: int) -> ReviewItem:
+    """The user's item, or 404: other reviewers' items do not exist as far as this user can tell."""
+    item = _row_queryset().filter(pk=item_pk, campaign_id=pk).select_related("campaign").first()
+    if item is None or not decisions.can_view_item(request.user, item):
+        raise Http404("No such item among your reviews.")
+    return item
+
+
+# --- risk in words ------------------------------------------------------------------------------------------
+
+
+def _risk_words(item: ReviewItem, signals: dict[str, str]) -> list[str]:
+    """The item's risk signals as sentences (connectors.risk.explain), worded from the frozen item."""
+    codes = [code for code in item.risk_codes.split(",") if code]
+    if not codes:
+        return []
+    from connectors import risk
+
+    explain = getattr(risk, "explain", None)
+    if explain is None:
+        return [signals.get(code, code.replace("_", " ")) for code in codes]
+    context = {
+        "level": item.level,
+        "permission": item.permission,
+        "via": item.via,
+        "resource_type": item.resource_type,
+        "resource_path": item.resource_path,
+        "account_type": item.holder_type,
+        "account_login": item.holder_label,
+        "identity_email": item.subject.email if item.subject_id else None,
+        "last_active_at": item.last_active_at,
+    }
+    return list(explain(codes, context=context))
+
+
+def _decorate(items, signals: dict[str, str], *, group: str) -> list[ReviewItem]:
+    """Attach what the template shows but cannot compute (risk sentences, group headers)."""
+    rows = list(items)
+    previous_key = None
+    for item in rows:
+        item.risk_words = _risk_words(item, signals)
+        item.level_label = Level(item.level).label
+        item.previous_level_label = Level(item.previous_level).label if item.previous_level else ""
+        item.downgrade_choices = [lvl.label for lvl in Level if lvl < item.level]
+        item.comments = [d for d in item.decisions.all() if d.kind == "comment"]
+        item.history = list(item.decisions.all())
+        if group == "resource":
+            key = (item.connector_id, item.resource_path)
+            label = f"{item.connector.name}: {item.resource_path}"
+        elif item.subject_id:
+            key = ("s", item.subject_id)
+            label = item.subject.name or item.subject.email
+            if item.subject.name:
+                label = f"{item.subject.name} <{item.subject.email}>"
+        else:
+            key = ("h", item.holder_label)
+            label = f"{item.holder_label} ({item.holder_type}, no linked person)"
+        item.group_label = label if key != previous_key else ""
+        previous_key = key
+    return rows
+
+
+def _ordered(items, group: str):
+    """Riskiest group first (a group's risk is its riskiest item), riskiest item first within a group."""
+    if group == "resource":
+        partition = [F("connector_id"), F("resource_path")]
+        label = F("resource_path")
+        tie = ["connector_id"]
+    else:
+        partition = [F("subject_id"), Case(When(subject__isnull=True, then=F("holder_label")), default=Value(""))]
+        label = Coalesce(NullIf(F("subject__name"), Value("")), F("subject__email"), F("holder_label"))
+        tie = ["subject_id", "holder_label"]
+    return items.annotate(
+        group_risk=Window(Max("risk_score"), partition_by=partition), group_label_sort=label
+    ).order_by("-group_risk", "group_label_sort", *tie, "-risk_score", "id")
+
+
+def _progress(items) -> dict:
+    counts = items.aggregate(
+        total=Count("pk"),
+        pending=Count("pk", filter=Q(state=ItemState.PENDING)),
+        gone=Count("pk", filter=Q(state=ItemState.GONE)),
+    )
+    counts["done"] = counts["total"] - counts["pending"]
+    counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
+    return counts
+
+
+# --- My reviews ---------------------------------------------------------------------------------------------
+
+
+@login_required
+def my_reviews(request):
+    """Open campaigns in which the user has items: progress, deadline, what is left."""
+    mine = decisions.reviewer_items(request.user).filter(campaign__state=CampaignState.OPEN)
+    counts = {
+        row["campaign_id"]: row
+        for row in mine.order_by()
+        .values("campaign_id")
+        .annotate(total=Count("pk"), pending=Count("pk", filter=Q(state=ItemState.PENDING)))
+    }
+    campaigns = list(Campaign.objects.filter(pk__in=counts).order_by("due_at", "pk"))
+    signed = set(
+        ReviewerProgress.objects.filter(
+            campaign_id__in=counts, reviewer__email=request.user.email.lower(), signed_off_at__isnull=False
+        ).values_list("campaign_id", flat=True)
+    )
+    now = timezone.now()
+    for campaign in campaigns:
+        row = counts[campaign.pk]
+        campaign.total, campaign.pending = row["total"], row["pending"]
+        campaign.done = row["total"] - row["pending"]
+        campaign.percent = round(100 * campaign.done / campaign.total) if campaign.total else 100
+        campaign.signed_off = campaign.pk in signed
+        campaign.overdue = campaign.due_at < now
+    return render(request, "reviews/my_reviews.html", {"campaigns": campaigns, "roles": roles_of(request.user)})
+
+
+# --- The review page ----------------------------------------------------------------------------------------
+
+
+def _page_context(request, campaign, mine, params) -> dict:
+    connectors = list(mine.order_by().values_list("connector_id", "connector__name").distinct())
+    signals = risk_signals()
+    form = ItemFilterForm(params, connectors=sorted(set(connectors), key=lambda c: c[1]), signals=signals)
+    values = form.values()
+    group = values["group"] or "person"
+    selected = form.apply(mine)
+    ordered = _ordered(selected.select_related("connector", "subject", "reviewer"), group).prefetch_related(
+        Prefetch("decisions", queryset=_history())
+    )
+    paginator = Paginator(ordered, values["per_page"] or 50)
+    page = paginator.get_page(params.get("page"))
+    items = _decorate(page.object_list, signals, group=group)
+    keep = {k: v for k, v in params.items() if k != "page" and v}
+    progress = _progress(mine)
+    signed_off = ReviewerProgress.objects.filter(
+        campaign=campaign, reviewer__email=request.user.email.lower(), signed_off_at__isnull=False
+    ).exists()
+    return {
+        "campaign": campaign,
+        "open": campaign.state == CampaignState.OPEN,
+        "form": form,
+        "group": group,
+        "page": page,
+        "items": items,
+        "matching": paginator.count,
+        "filtered": form.active(),
+        "query": urlencode(keep),
+        "selecting": urlencode({k: v for k, v in keep.items() if k in ItemFilterForm.SELECTING}),
+        "progress": progress,
+        "signed_off": signed_off,
+        "levels": [lvl.label for lvl in Level],
+        "high_risk": settings.REVIEW_HIGH_RISK_SCORE,
+    }
+
+
+@login_required
+def review(request, pk: int):
+    """The deep link of the launch mail: the user's items in this campaign, filtered and paginated."""
+    campaign, mine = _campaign_for_reviewer(request, pk)
+    if not mine.exists():
+        roles = roles_of(request.user)
+        if roles & {"security", "auditor"}:
+            return redirect("reviews:campaign_detail", pk=campaign.pk)
+        raise Http404("You have no items in this campaign.")
+    context = _page_context(request, campaign, mine, request.GET)
+    if _is_htmx(request) and request.headers.get("HX-Target") == "review-list":
+        return render(request, "reviews/_item_list.html", context)
+    return render(request, "reviews/review.html", context)
+
+
+def _row_response(request, item: ReviewItem, *, error: str = "", status: int = 200, intent: str = "", note: str = ""):
+    """The item's row as the page shows it now, with the outcome of the request."""
+    fresh = _row_queryset().filter(pk=item.pk).first()
+    mine = fresh is not None and decisions.can_view_item(request.user, fresh)
+    if mine:
+        (fresh,) = _decorate([fresh], risk_signals(), group="none")
+        fresh.group_label = ""
+    context = {
+        "item": fresh if mine else item,
+        "gone_from_me": not mine,
+        "campaign": item.campaign,
+        "open": item.campaign.state == CampaignState.OPEN,
+        "error": error,
+        "intent": intent,
+        "note": note,
+        "levels": [lvl.label for lvl in Level],
+        "high_risk": settings.REVIEW_HIGH_RISK_SCORE,
+    }
+    response = HttpResponse(render_to_string("reviews/_item_row.html", context, request=request), status=status)
+    progress = _progress(decisions.reviewer_items(request.user, item.campaign))
+    # The page's progress bar listens for this event (static/reviews/review.js); no second request needed.
+    response["HX-Trigger"] = json.dumps({"review-progress": progress})
+    return response
+
+
+def _back(request, campaign_pk: int):
+    url = reverse("reviews:review", args=[campaign_pk])
+    query = request.POST.get("return_query", "")
+    return redirect(f"{url}?{query}" if query else url)
+
+
+@login_required
+@require_POST
+def decide(request, pk: int, item_pk: int):
+    item = _item_for_reviewer(request, pk, item_pk)
+    form = DecisionForm(request.POST)
+    intent = request.POST.get("decision", "")
+    if not form.is_valid():
+        return _answer(request, item, error=form.first_error(), status=400, intent=intent)
+    data = form.cleaned_data
+    to = data["to"].lower() if data["decision"] == "delegate" else None
+    try:
+        decided = decisions.decide(
+            item,
+            actor=request.user,
+            decision=data["decision"],
+            level=Level.from_name(data["level"]) if data["level"] else None,
+            to=to,
+            justification=data["justification"],
+            version=data["version"],
+        )
+    except decisions.DecisionError as exc:
+        return _answer(request, item, error=str(exc), status=_status_of(exc), intent=intent)
+    note = ""
+    if to:
+        note = f"Delegated to {to}."
+    elif decided.reviewer_id != item.reviewer_id:
+        note = "Approved at this stage; it goes on to the next reviewer."
+    return _answer(request, item, note=note)
+
+
+def _answer(request, item, *, error: str = "", status: int = 200, intent: str = "", note: str = ""):
+    if _is_htmx(request):
+        return _row_response(request, item, error=error, status=status, intent=intent, note=note)
+    if error:
+        messages.error(request, f"{item.holder_label} on {item.resource_path}: {error}")
+    elif note:
+        messages.success(request, note)
+    return _back(request, item.campaign_id)
+
+
+@login_required
+@require_POST
+def undo(request, pk: int, item_pk: int):
+    item = _item_for_reviewer(request, pk, item_pk)
+    try:
+        decisions.undo(item, actor=request.user)
+    except decisions.DecisionError as exc:
+        return _answer(request, item, error=str(exc), status=_status_of(exc))
+    return _answer(request, item)
+
+
+@login_required
+@require_POST
+def comment(request, pk: int, item_pk: int):
+    item = _item_for_reviewer(request, pk, item_pk)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, item, error=form.errors["text"][0], status=400, intent="comment")
+    try:
+        decisions.comment(item, actor=request.user, text=form.cleaned_data["text"])
+    except decisions.DecisionError as exc:
+        return _answer(request, item, error=str(exc), status=_status_of(exc), intent="comment")
+    return _answer(request, item, note="Comment added.")
+
+
+@login_required
+def item_row(request, pk: int, item_pk: int):
+    """One row again (the keyboard help's "cancel", or a refresh after a conflict)."""
+    item = _item_for_reviewer(request, pk, item_pk)
+    return _row_response(request, item)
+
+
+@login_required
+@require_POST
+def bulk(request, pk: int):
+    """One decision for the ticked items, or for every item matching the filter the page shows."""
+    campaign, mine = _campaign_for_reviewer(request, pk)
+    if not mine.exists():
+        raise Http404("You have no items in this campaign.")
+    form = BulkDecisionForm(request.POST)
+    query = request.POST.get("return_query", "")
+    if not form.is_valid():
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _bulk_answer(request, campaign, mine, query, error=error, status=400)
+    data = form.cleaned_data
+    if data["select_all"]:
+        # The server re-applies the filter: "all N matching" means what matches now, never a client-side list.
+        filters = ItemFilterForm(_parse_query(query), connectors=list(_connector_choices(mine)))
+        targets = filters.apply(mine).filter(state=ItemState.PENDING)
+    else:
+        targets = mine.filter(pk__in=data["items"], state=ItemState.PENDING)
+    try:
+        result = decisions.bulk_decide(
+            targets,
+            actor=request.user,
+            decision=data["decision"],
+            level=Level.from_name(data["level"]) if data["level"] else None,
+            justification=data["justification"],
+        )
+    except decisions.DecisionError as exc:
+        return _bulk_answer(request, campaign, mine, query, error=str(exc), status=_status_of(exc))
+    n = result["decided"] if isinstance(result, dict) else int(result)
+    verb = {"approve": "Approved", "revoke": "Revoked", "downgrade": "Downgraded"}[data["decision"]]
+    return _bulk_answer(request, campaign, mine, query, note=f"{verb} {n} item{'s' if n != 1 else ''}.")
+
+
+def _connector_choices(mine):
+    return mine.order_by().values_list("connector_id", "connector__name").distinct()
+
+
+def _parse_query(query: str):
+    from django.http import QueryDict
+
+    return QueryDict(query)
+
+
+def _bulk_answer(request, campaign, mine, query, *, error: str = "", note: str = "", status: int = 200):
+    if not _is_htmx(request):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, note)
+        return _back(request, campaign.pk)
+    context = _page_context(request, campaign, mine, _parse_query(query))
+    context.update(bulk_error=error, bulk_note=note)
+    response = render(request, "reviews/_item_list.html", context, status=status)
+    response["HX-Trigger"] = json.dumps({"review-progress": context["progress"]})
+    return response
+
+
+@login_required
+@require_POST
+def sign_off(request, pk: int):
+    campaign, mine = _campaign_for_reviewer(request, pk)
+    if not mine.exists():
+        raise Http404("You have no items in this campaign.")
+    try:
+        decisions.sign_off(campaign, actor=request.user)
+    except decisions.DecisionError as exc:
+        messages.error(request, str(exc))
+        return redirect("reviews:review", pk=campaign.pk)
+    messages.success(request, f"Signed off {campaign.name}. Thank you!")
+    return redirect("reviews:my_reviews")
