@@ -553,7 +553,10 @@ def due_templates(now: datetime) -> list[CampaignTemplate]:
     """Claim every template whose next launch has come, moving next_launch_at forward (one launch per beat)."""
     claimed = []
     for template in CampaignTemplate.objects.filter(enabled=True, next_launch_at__lte=now).exclude(schedule=""):
-        following = next_launch(template.schedule, max(now, template.next_launch_at))
+        # Anchored to the schedule, not to the beat; periods missed while nothing ran are skipped, not replayed.
+        following = next_launch(template.schedule, template.next_launch_at)
+        while following <= now:
+            following = next_launch(template.schedule, following)
         if CampaignTemplate.objects.filter(pk=template.pk, next_launch_at=template.next_launch_at).update(
             next_launch_at=following
         ):
@@ -607,8 +610,8 @@ def tick(now: datetime | None = None) -> dict:
     closed, escalated = [], 0
     for campaign in Campaign.objects.filter(state=CampaignState.OPEN, due_at__lte=now):
         try:
-            close(campaign, now=now, deadline=True)
-            closed.append(campaign.pk)
+            if close(campaign, now=now, deadline=True).state == CampaignState.CLOSED:
+                closed.append(campaign.pk)
         except ValueError:
             continue  # closed by another beat or by hand meanwhile
     for campaign in Campaign.objects.filter(state=CampaignState.OPEN, due_at__gt=now):
