@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 from ..base import ConnectorError, GrantTarget, Outcome, PermissionProblem, RevocationResult, Unsupported
 from ..choices import AccountType, Level, ResourceType
+from ..http import HttpError
 from .github_roles import repository_role
 
 # PUT bodies take the legacy names (docs: "pull, triage, push, maintain, admin" or a custom role's name).
@@ -113,25 +114,21 @@ def refusal(grant: GrantTarget, downgrade_to: Level | None) -> str | None:
         return f"not a GitHub grant this connector can revoke (via {grant.via} on a {grant.resource.type})"
     if downgrade_to is None:
         return None
-    if downgrade_to >= grant.level:
-        return f"{downgrade_to.label} is not below the grant's level ({grant.level.label})"
-    if kind == ORG_MEMBERSHIP:
-        if grant.via != "org_owner":
-            return "an organization member has the lowest organization role already; revoke the membership instead"
-        if downgrade_to != Level.READ:
-            return "GitHub's only organization role below owner is member (read): downgrade to read"
-        return None
-    if kind == TEAM_MEMBERSHIP:
-        if grant.permission != "maintainer":
-            return "a team member has the lowest team role already; revoke the membership instead"
-        if downgrade_to != Level.READ:
-            return "GitHub's only team role below maintainer is member (read): downgrade to read"
-        return None
-    if kind in (COLLABORATOR, TEAM_REPOSITORY):
-        return None
+    if kind == ORG_MEMBERSHIP and grant.via != "org_owner":
+        return "an organization member has the lowest organization role already; revoke the membership instead"
+    if kind == TEAM_MEMBERSHIP and grant.permission != "maintainer":
+        return "a team member has the lowest team role already; revoke the membership instead"
     if kind == DEPLOY_KEY:
         return "a deploy key cannot be changed: delete it (and add a read-only key if one is needed)"
-    return "this grant can only be removed, not lowered"
+    if kind not in (ORG_MEMBERSHIP, TEAM_MEMBERSHIP, COLLABORATOR, TEAM_REPOSITORY):
+        return "this grant can only be removed, not lowered"
+    if downgrade_to >= grant.level:
+        return f"{downgrade_to.label} is not below the grant's level ({grant.level.label})"
+    if kind == ORG_MEMBERSHIP and downgrade_to != Level.READ:
+        return "GitHub's only organization role below owner is member (read): downgrade to read"
+    if kind == TEAM_MEMBERSHIP and downgrade_to != Level.READ:
+        return "GitHub's only team role below maintainer is member (read): downgrade to read"
+    return None
 
 
 class Revoker:
@@ -150,6 +147,8 @@ class Revoker:
         handler = getattr(self, f"_revoke_{grant_kind(grant)}")
         try:
             return handler(grant, downgrade_to)
+        except _Invisible as invisible:
+            return RevocationResult(Outcome.FAILED, invisible.message)
         except Unsupported:
             raise
         except ConnectorError as error:
@@ -164,7 +163,7 @@ class Revoker:
             return None
         try:
             present = getattr(self, f"_present_{kind}")(grant)
-        except PermissionProblem:
+        except (PermissionProblem, _Invisible):
             return None
         if present is False and not self._visible(self._container(grant)):
             return None
@@ -409,8 +408,14 @@ class Revoker:
         return response.data if response.status == 200 and isinstance(response.data, dict) else None
 
     def _items(self, path: str, params: dict | None = None):
-        for page in self.http.paginate(path, {**(params or {}), "per_page": 100}):
-            yield from page.data if isinstance(page.data, list) else []
+        """Every item of a list; a 404 for the list means its repository, team or org is not visible."""
+        try:
+            for page in self.http.paginate(path, {**(params or {}), "per_page": 100}):
+                yield from page.data if isinstance(page.data, list) else []
+        except HttpError as error:
+            if error.status == 404:
+                raise _Invisible(path) from error
+            raise
 
     def _container(self, grant: GrantTarget) -> str:
         """The organization, team or repository a grant lives in: a 404 is only "absent" while it is visible."""
@@ -429,11 +434,18 @@ class Revoker:
         container = self._container(grant)
         if self._visible(container):
             return RevocationResult(Outcome.ALREADY_ABSENT, message)
-        return RevocationResult(
-            Outcome.FAILED,
-            f"GitHub answered 404 for {container} as well: it was deleted or renamed, or the token cannot see it; "
-            "nothing was changed (sync, then review again)",
+        return RevocationResult(Outcome.FAILED, _Invisible(container).message)
+
+
+class _Invisible(Exception):
+    """GitHub answered 404 for the place a grant lives in: deleted, renamed, or hidden from the token."""
+
+    def __init__(self, path: str):
+        self.message = (
+            f"GitHub answered 404 for {path}: the repository, team or organization was deleted or renamed, or the "
+            "token cannot see it; nothing was changed (sync, then review again)"
         )
+        super().__init__(self.message)
 
 
 def _unchanged(message: str) -> RevocationResult:
