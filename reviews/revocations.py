@@ -63,6 +63,10 @@ class Transient(Exception):
     """The upstream failed in a way a later attempt may fix; the task retries with backoff."""
 
 
+class Busy(Exception):
+    """Another live process holds this revocation's execution lock (or its dead holder is not yet released)."""
+
+
 # --- planning ------------------------------------------------------------------------
 
 
@@ -435,9 +439,7 @@ def retry(rev: Revocation, *, actor) -> Revocation:
         raise RevocationError(
             f"connector {connector.name} is in dry-run: switch it to live first (revocations are listed, not sent)"
         )
-    return _transition(
-        rev, [S.FAILED, S.DRY_RUN, S.REAPPEARED], to=S.QUEUED, action="revocation.retried", actor=actor
-    )
+    return _transition(rev, [S.FAILED, S.DRY_RUN, S.REAPPEARED], to=S.QUEUED, action="revocation.retried", actor=actor)
 
 
 def close_manual(rev: Revocation, *, actor, note: str) -> Revocation:
@@ -548,12 +550,11 @@ def _current_grant(rev: Revocation) -> Grant | None:
 # --- execution ----------------------------------------------------------------------
 
 
-def _enqueue_on_commit(rev: Revocation, *, countdown: float | None = None, slot: int | None = None) -> None:
+def _enqueue_on_commit(rev: Revocation) -> None:
     from .tasks.revocations import execute_revocation
 
     pk = rev.pk
-    kwargs = {"slot": slot} if slot is not None else {}
-    transaction.on_commit(lambda: execute_revocation.apply_async((pk,), kwargs, countdown=countdown))
+    transaction.on_commit(lambda: execute_revocation.delay(pk))
 
 
 @dataclass(frozen=True)
@@ -580,25 +581,43 @@ class Rate:
         return self.seconds / self.count
 
 
-def reserve_slot(connector_id: int, *, now: float | None = None) -> tuple[int, float]:
-    """Reserve the next free send slot of this connector; returns (slot, when it starts in epoch seconds).
+class Throttle:
+    """The write rate of one connector, shared by every worker: REVOCATION_RATE_LIMIT writes per period.
 
-    Slots are REVOCATION_RATE_LIMIT's interval wide and reserved with an atomic cache add (Redis in
-    production), so every worker together stays within the rate.
+    Time is cut into slots one interval wide; each write (any request but GET) first reserves the next free
+    slot with an atomic cache add (Redis in production) and waits for it to begin.
     """
-    interval = Rate.parse(settings.REVOCATION_RATE_LIMIT).interval
-    now = time.time() if now is None else now
-    slot = int(now / interval)
-    horizon = slot + 100_000
-    while slot < horizon:
-        if cache.add(f"revocation-slot:{connector_id}:{slot}", 1, timeout=int(interval * 2) + 60):
-            return slot, max(now, slot * interval)
-        slot += 1
-    raise Transient("no send slot free in the rate limiter's horizon")
 
+    def __init__(self, connector_id: int):
+        self.connector_id = connector_id
+        self.interval = Rate.parse(settings.REVOCATION_RATE_LIMIT).interval
 
-def slot_start(slot: int) -> float:
-    return slot * Rate.parse(settings.REVOCATION_RATE_LIMIT).interval
+    def _key(self, slot: int) -> str:
+        return f"revocation-slot:{self.connector_id}:{slot}"
+
+    def next_free(self, now: float | None = None) -> float:
+        """When the next write could go out (epoch seconds), without reserving it."""
+        now = time.time() if now is None else now
+        slot = int(now / self.interval)
+        # Looking further than a task would sleep tells nothing more: it comes back later anyway.
+        horizon = int((now + settings.REVOCATION_THROTTLE_MAX_SLEEP) / self.interval) + 1
+        while slot <= horizon and cache.get(self._key(slot)) is not None:
+            slot += 1
+        return max(now, slot * self.interval)
+
+    def reserve(self) -> float:
+        """Reserve the next free slot; returns when it begins."""
+        now = time.time()
+        slot = int(now / self.interval)
+        timeout = int(self.interval * 2) + 60
+        while not cache.add(self._key(slot), 1, timeout=timeout):
+            slot += 1
+        return max(now, slot * self.interval)
+
+    def wait(self) -> None:
+        delay = self.reserve() - time.time()
+        if delay > 0:
+            time.sleep(delay)
 
 
 def backoff(retries: int) -> float:
@@ -608,13 +627,16 @@ def backoff(retries: int) -> float:
 
 
 class _Watch:
-    """Notes transient errors the provider swallowed into a failed outcome (providers report, never raise)."""
+    """Paces the provider's writes to the connector's rate, and notes transient errors the provider swallowed
+    into a failed outcome (providers report failures, they do not raise them)."""
 
-    def __init__(self, http):
+    def __init__(self, http, throttle: Throttle):
         self.transient: ConnectorError | None = None
         original = http.request
 
         def request(method, *args, **kwargs):
+            if method.upper() != "GET":
+                throttle.wait()
             try:
                 return original(method, *args, **kwargs)
             except ConnectorError as exc:
@@ -647,41 +669,38 @@ class _ExecutionLock:
             self.held = False
 
 
-def execute(rev_id: int, *, slot: int | None = None, connector_factory=build_connector) -> str:
+def execute(rev_id: int, *, connector_factory=build_connector) -> str:
     """Run one revocation through its connector; returns a one-line summary.
 
-    Raises Transient for an upstream failure a later attempt may fix (the row is back in queued).
+    Raises Transient for an upstream failure a later attempt may fix (the row is back in queued), Busy
+    when another process holds the revocation.
     """
     rev = Revocation.objects.filter(pk=rev_id).first()
     if rev is None:
         return f"revocation {rev_id} no longer exists"
     if rev.state not in (S.QUEUED, S.RUNNING):
         return f"revocation {rev_id} is {rev.state}: nothing to do"
-    # Throttle before claiming, so a waiting task holds nothing.
-    if slot is None:
-        slot, start = reserve_slot(rev.connector_id)
-    else:
-        start = slot_start(slot)
-    wait = start - time.time()
+    # A long queue of writes for this connector: come back when it is our turn instead of holding a worker.
+    wait = Throttle(rev.connector_id).next_free() - time.time()
     if wait > settings.REVOCATION_THROTTLE_MAX_SLEEP:
-        transaction.on_commit(lambda: _later(rev_id, slot, wait))
-        return f"revocation {rev_id} throttled: runs in {wait:.0f} s"
-    if wait > 0:
-        time.sleep(wait)
+        _later(rev_id, wait)
+        return f"revocation {rev_id} throttled: looks again in {wait:.0f} s"
 
     lock = _ExecutionLock(rev_id)
     if not lock.acquire():
-        return f"revocation {rev_id} is being executed by another worker"
+        # Either a duplicate delivery while the first worker runs, or a redelivery that arrived before the
+        # database noticed the dead worker's connection: look again later (by then it is done, or free).
+        raise Busy(f"revocation {rev_id} is being executed by another worker")
     try:
         return _run(rev_id, connector_factory)
     finally:
         lock.release()
 
 
-def _later(rev_id: int, slot: int, wait: float) -> None:
+def _later(rev_id: int, wait: float) -> None:
     from .tasks.revocations import execute_revocation
 
-    execute_revocation.apply_async((rev_id,), {"slot": slot}, countdown=wait)
+    execute_revocation.apply_async((rev_id,), countdown=wait)
 
 
 def _run(rev_id: int, connector_factory) -> str:
@@ -712,7 +731,7 @@ def _run(rev_id: int, connector_factory) -> str:
         provider = connector_factory(rev.connector)
     except ConnectorError as exc:
         return _failed_or_transient(rev, exc)
-    watch = _Watch(provider.http)
+    watch = _Watch(provider.http, Throttle(rev.connector_id))
     try:
         if redelivered:
             # The previous attempt may have sent the write before its worker died: ask before sending again.

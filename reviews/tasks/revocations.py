@@ -16,9 +16,11 @@ __all__ = ["execute_revocation"]
     reject_on_worker_lost=True,
     max_retries=settings.REVOCATION_MAX_RETRIES,
 )
-def execute_revocation(self, rev_id: int, slot: int | None = None) -> str:
+def execute_revocation(self, rev_id: int) -> str:
     try:
-        return revocations.execute(rev_id, slot=slot)
+        return revocations.execute(rev_id)
+    except revocations.Busy as exc:
+        raise self.retry(countdown=settings.REVOCATION_BUSY_RETRY_SECONDS, exc=exc, max_retries=None) from None
     except revocations.Transient as exc:
         if self.request.retries >= self.max_retries:
             return revocations.give_up(rev_id, str(exc))

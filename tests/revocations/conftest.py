@@ -1,6 +1,9 @@
 """A Harbor simulator synced into the inventory, a live (not dry-run) connector, and fast retries."""
 
+import threading
 import time
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
 
 import pytest
 
@@ -14,19 +17,53 @@ PASSWORD = "Revocations-harbor-admin-1"
 TOKEN_ENV = "PIPEACCESS_TEST_REVOCATIONS_HARBOR"
 
 
+@dataclass
+class Hold:
+    """Keep the first request matching method/path waiting, before or after the simulator applies it."""
+
+    method: str
+    path: str
+    after: bool
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, request) -> bool:
+        return not self.arrived.is_set() and request.method == self.method and fnmatch(request.path, self.path)
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self.release.wait(timeout=60)
+
+
 class TimedHarbor(HarborSimulator):
-    """Harbor that also notes when each write arrived (the request log has no times)."""
+    """Harbor that notes when each write arrived (the request log has no times) and can hold one request."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.writes: list[tuple[float, str, str]] = []
+        self.holds: list[Hold] = []
+
+    def hold(self, method: str, path: str, *, after: bool) -> Hold:
+        hold = Hold(method, path, after)
+        self.holds.append(hold)
+        return hold
 
     def handle(self, request):
+        hold = next((h for h in self.holds if h.matches(request)), None)
+        if hold is not None and not hold.after:
+            hold.wait()
         response = super().handle(request)
         if request.method != "GET":
             with self.lock:
                 self.writes.append((time.monotonic(), request.method, request.path))
+        if hold is not None and hold.after:
+            hold.wait()
         return response
+
+    def stop(self) -> None:
+        for hold in self.holds:
+            hold.release.set()
+        super().stop()
 
     def logged(self, method: str) -> list:
         return [r for r in self.requests if r.method == method]
