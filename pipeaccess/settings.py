@@ -291,6 +291,8 @@ REVOCATION_RETRY_BACKOFF_MAX = env_float("REVOCATION_RETRY_BACKOFF_MAX", 3600.0)
 REVOCATION_MAX_ATTEMPTS = env_int("REVOCATION_MAX_ATTEMPTS", 5)
 # A task whose send slot is further away than this is re-sent for later instead of sleeping in the worker.
 REVOCATION_THROTTLE_MAX_SLEEP = env_float("REVOCATION_THROTTLE_MAX_SLEEP", 10.0)
+# A delivery that finds the revocation locked by another process looks again after this long.
+REVOCATION_BUSY_RETRY_SECONDS = env_float("REVOCATION_BUSY_RETRY_SECONDS", 5.0)
 # The audit chain's HMAC key lives outside the database (reviews.audit). Development: a key file under var/.
 AUDIT_KEY = env_secret("AUDIT_KEY")
 AUDIT_KEY_PATH = Path(env_str("AUDIT_KEY_PATH", str(VAR_DIR / "audit.key")))
