@@ -16,11 +16,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from connectors.actions import do_add_connector
 from connectors.choices import SyncStatus
-from connectors.models import Connector
+from connectors.models import Connector, CorrelationRule, Identity
+from connectors.owners import set_fallback
+from connectors.people import import_roster
 from connectors.sync import run_sync, summary
+from pipeaccess.demo import roster as demo_roster
 from pipeaccess.roles import AUDITOR, REVIEWER, SECURITY, create_user, set_roles
 
 from .serve import ChildExited, Processes, interrupted_by_signals, listening, signals_deferred, start_services
@@ -41,9 +45,9 @@ DEMO_SYSTEMS = [
     DemoSystem(
         "demo-github",
         "github",
-        ("--seed", "7", "--members", "60", "--repos", "40", "--teams", "12"),
+        ("--seed", "7", "--members", "60", "--repos", "40", "--teams", "12", "--saml"),
         "--token-file",
-        {"org": "acme"},
+        {"org": "acme", "saml": "true"},
     ),
     DemoSystem("demo-harbor", "harbor", ("--seed", "7"), "--password-file", {"username": "admin"}),
     DemoSystem(
@@ -107,6 +111,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo sync: {summary(run)}")
             if run.status != SyncStatus.SUCCEEDED:
                 raise CommandError(f"the demo sync of {system.connector} did not succeed: {run.error or run.status}")
+        self._people()
         self._users()
         if not serve:
             return
@@ -126,9 +131,32 @@ class Command(BaseCommand):
                 secrets={"token": f"file:{secret_file}"},
             )
         # Beat's dispatcher syncs it every 15 minutes; the port may differ from the last demo.
-        Connector.objects.filter(pk=connector.pk).update(base_url=base_url, sync_interval=timedelta(minutes=15))
+        Connector.objects.filter(pk=connector.pk).update(
+            base_url=base_url,
+            sync_interval=timedelta(minutes=15),
+            options={**connector.options, **system.options, "allow_private_network": "true"},
+        )
         connector.refresh_from_db()
         return connector
+
+    def _people(self) -> None:
+        """The demo HR roster (people with managers for the demo systems' accounts), correlation rules, fallbacks."""
+        with transaction.atomic():
+            jenkins = Connector.objects.get(name="demo-jenkins")
+            # Jenkins logs in with LDAP uids; the roster lists each person's LDAP mail alias.
+            CorrelationRule.objects.get_or_create(connector=jenkins, kind=CorrelationRule.Kind.EMAIL_LOCAL_PART)
+        persons = demo_roster.people(demo_roster.generated_orgs(DEMO_SYSTEMS))
+        path = Path(settings.VAR_DIR) / "demo" / "roster.csv"
+        path.write_text(demo_roster.roster_csv(persons), encoding="utf-8")
+        report = import_roster(path.read_text(encoding="utf-8"), actor_label="demo")
+        platform = Identity.objects.get(email=persons[1].email)
+        for name in ("demo-github", "demo-harbor"):
+            set_fallback(Connector.objects.get(name=name), platform, actor=None, actor_label="demo")
+        c = report.correlation
+        self.stdout.write(
+            f"Demo roster {path}: {len(persons)} people; {c.get('accounts', 0)} human accounts, "
+            f"{c.get('orphans', 0)} without a person, {c.get('conflicts', 0)} conflict(s) (manage.py people conflicts)"
+        )
 
     def _users(self) -> None:
         self.stdout.write("Demo users (passwords are new on every start):")
