@@ -22,7 +22,11 @@ Records each grant where GitLab makes it, never per descendant:
   (https://docs.gitlab.com/api/deploy_keys/, ``can_push`` = write) and service accounts
   (https://docs.gitlab.com/api/group_service_accounts/);
 - with an admin token, every user's state, bot/external/admin flags, 2FA and last activity
-  (https://docs.gitlab.com/api/users/), and instance administrators once on ``/`` (owner everywhere).
+  (https://docs.gitlab.com/api/users/), and instance administrators once on ``/`` (owner everywhere);
+- each person's SSO identity as the account attribute ``sso_id`` (lower case), for correlation: a group member's
+  ``group_saml_identity.extern_uid`` (group SAML; shown to group owners, https://docs.gitlab.com/api/members/),
+  else, with an admin token, the ``identities`` of the users API: a SAML provider's ``extern_uid``, or any
+  provider's email-like ``extern_uid`` (an LDAP DN or an OAuth user id is not an SSO identity to correlate on).
 
 Lists follow ``Link rel="next"`` (or ``x-next-page`` when a proxy drops ``Link``) and never rely on ``x-total``,
 which GitLab omits above 10,000 rows. Secrets of tokens and keys are never requested: GitLab lists only their
@@ -447,6 +451,9 @@ class GitLabConnector(BaseConnector):
         for name in ("external", "is_admin", "last_sign_in_at", "bot"):
             if name in full:
                 attributes[name] = full[name]
+        sso = sso_id(user, full)
+        if sso:
+            attributes["sso_id"] = sso
         if token is not None:
             attributes |= {
                 "token_id": token["id"],
@@ -506,6 +513,21 @@ class GitLabConnector(BaseConnector):
 
     def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
         return Revoker(self.http).revoke(grant, downgrade_to)
+
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        return Revoker(self.http).is_present(grant)
+
+
+def sso_id(member: dict, user: dict) -> str | None:
+    """The SSO identity to correlate on, lower-cased: group SAML first, then the users API's identities (admin)."""
+    group_saml = (member.get("group_saml_identity") or {}).get("extern_uid")
+    if group_saml:
+        return str(group_saml).strip().lower()
+    identities = [i for i in user.get("identities") or member.get("identities") or [] if i.get("extern_uid")]
+    saml = [i for i in identities if "saml" in str(i.get("provider") or "").lower()]
+    emails = [i for i in identities if "@" in str(i["extern_uid"])]
+    chosen = (saml or emails or [None])[0]
+    return str(chosen["extern_uid"]).strip().lower() if chosen else None
 
 
 def _is_share(record: Record) -> bool:

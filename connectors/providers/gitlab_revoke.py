@@ -6,6 +6,11 @@ Endpoints (docs.gitlab.com/api/members, /api/groups#delete-link-sharing-group-wi
 inherits membership at the place asked (revoke at the group holding it), and 404 for what is already gone;
 both are confirmed by a re-read before reporting already_absent. Group member removal sends
 ``skip_subresources=true`` so the user's other direct memberships below are not silently deleted too.
+
+GitLab's refusals (4xx) come back as ``failed`` with its message; transient failures (5xx and timeouts after the
+client's retries, rate limits too long to wait) raise ``ConnectorError(permanent=False)`` so the caller retries.
+``is_present`` reads the one object a grant is (member, token, key, share, invitation) with a single GET (a
+list for shares and invitations) and answers None when the group or project itself cannot be read.
 """
 
 from __future__ import annotations
@@ -45,15 +50,49 @@ class Revoker:
     def __init__(self, http):
         self.http = http
 
-    def revoke(self, grant: GrantTarget, downgrade_to: Level | None) -> RevocationResult:
-        reason = refusal(grant, downgrade_to)
-        if reason:
-            raise Unsupported(reason)
+    @staticmethod
+    def _base(grant: GrantTarget) -> tuple[str, str]:
+        """("group"|"project", "/groups/ID"|"/projects/ID") where the grant is made."""
         kind, source_id = grant.attributes.get("source_type"), grant.attributes.get("source_id")
         if not kind or source_id is None:
             kind, _, raw = grant.resource.external_id.partition(":")
             source_id = int(raw)
-        base = f"/{kind}s/{source_id}"
+        return kind, f"/{kind}s/{source_id}"
+
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        """Whether the grant is still there (at any level); None when GitLab does not let us tell."""
+        if refusal(grant, None):
+            return None
+        kind, base = self._base(grant)
+        attrs = grant.account.attributes if grant.account else {}
+        try:
+            if grant.via.startswith("shared_group:"):
+                present = not self._share_absent(kind, base, grant.attributes["group_id"])
+            elif grant.via == "invitation":
+                present = not self._invitation_absent(base, grant.attributes["invite_email"])
+            elif "deploy_token_id" in grant.attributes:
+                present = not self._gone_or_revoked(f"{base}/deploy_tokens/{grant.attributes['deploy_token_id']}")
+            elif "deploy_key_id" in grant.attributes:
+                present = self._status(f"{base}/deploy_keys/{grant.attributes['deploy_key_id']}") == 200
+            elif grant.account is not None and "token_id" in attrs:
+                path = f"/{attrs['source_type']}s/{attrs['source_id']}/access_tokens/{attrs['token_id']}"
+                present = not self._gone_or_revoked(path)
+            else:
+                user_id = grant.attributes.get("user_id") or attrs.get("user_id")
+                present = self._status(f"{base}/members/{user_id}") == 200
+            if not present and self._status(base) != 200:
+                return None  # the group or project is gone or hidden: its 404s say nothing about the grant
+            return present
+        except (HttpError, PermissionProblem) as error:
+            if not error.permanent:
+                raise
+            return None
+
+    def revoke(self, grant: GrantTarget, downgrade_to: Level | None) -> RevocationResult:
+        reason = refusal(grant, downgrade_to)
+        if reason:
+            raise Unsupported(reason)
+        kind, base = self._base(grant)
         attrs = grant.account.attributes if grant.account else {}
         try:
             if grant.via.startswith("shared_group:"):
@@ -78,6 +117,8 @@ class Revoker:
                 return self._delete(path, lambda: self._gone_or_revoked(path))
             return self._member(grant, base, downgrade_to)
         except (HttpError, PermissionProblem) as error:
+            if not error.permanent:
+                raise  # 5xx or timeouts after the client's retries: the caller retries later
             return RevocationResult(Outcome.FAILED, str(error))
 
     def _member(self, grant: GrantTarget, base: str, downgrade_to: Level | None) -> RevocationResult:

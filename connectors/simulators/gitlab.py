@@ -18,7 +18,12 @@ GitLab behaviours reproduced because they break naive connectors:
   (where its date is named ``expire_at``); ``/groups/:id/projects`` includes projects shared INTO the group
   unless ``with_shared=false``;
 * revoking a group or project access token deactivates its bot user and removes its membership; revoked
-  tokens stay listed with ``revoked: true, active: false``.
+  tokens stay listed with ``revoked: true, active: false``;
+* SSO identities: a group member's ``group_saml_identity`` (``extern_uid``, ``provider: group_saml``,
+  ``saml_provider_id``) is the user's identity with the SAML provider of the top-level group, shown for group
+  members to owners of the group and administrators (``null`` otherwise; project members never carry it); the
+  users API shows ``identities`` (every provider: group SAML, LDAP, OAuth) to administrators only
+  (https://docs.gitlab.com/api/members/, https://docs.gitlab.com/api/users/).
 
 Control endpoints: those of ``server.py`` plus ``GET /_simulator/info[?group=PATH…]`` (sizes and
 rest_lower_bound for those top-level groups, or the whole instance) and ``POST /_simulator/mutate``
@@ -222,6 +227,11 @@ class GitLabSimulator(Simulator):
 
     def _user(self, user: User, caller: User) -> dict:
         body = self._user_basic(user) | {"created_at": user.created_at, "bot": user.bot}
+        if caller.is_admin:
+            body["identities"] = [
+                {"provider": i.provider, "extern_uid": i.extern_uid, "saml_provider_id": i.saml_provider_id}
+                for i in user.identities
+            ]
         if caller.is_admin or caller.id == user.id:
             body |= {
                 "email": user.email,
@@ -234,7 +244,7 @@ class GitLabSimulator(Simulator):
             }
         return body
 
-    def _member(self, node: Group | Project, user_id: int, level: int | None = None) -> dict:
+    def _member(self, node: Group | Project, user_id: int, caller: User, level: int | None = None) -> dict:
         member = node.members.get(user_id)
         user = self.org.users[user_id]
         body = self._user_basic(user) | {
@@ -244,6 +254,14 @@ class GitLabSimulator(Simulator):
             "group_saml_identity": None,
             "membership_state": "active",
         }
+        if isinstance(node, Group) and self._level(caller, node) >= 50:  # owners and administrators
+            identity = self.org.group_saml_identity(node, user_id)
+            if identity is not None:
+                body["group_saml_identity"] = {
+                    "extern_uid": identity.extern_uid,
+                    "provider": identity.provider,
+                    "saml_provider_id": identity.saml_provider_id,
+                }
         if member and member.created_by:
             body["created_by"] = self._user_basic(self.org.users[member.created_by])
         if member and member.member_role_id:
@@ -389,7 +407,7 @@ class GitLabSimulator(Simulator):
     def _members(self, kind: str):
         def handler(request: Request, user: User, **params) -> Response:
             node = self._node(user, kind, next(iter(params.values())))
-            return self._list(request, sorted(node.members), lambda uid: self._member(node, uid))
+            return self._list(request, sorted(node.members), lambda uid: self._member(node, uid, user))
 
         return handler
 
@@ -399,7 +417,7 @@ class GitLabSimulator(Simulator):
             level = self.org.effective_level(int(uid), node) if uid.isdigit() else None
             if level is None:
                 raise _fail(404)
-            return Response(200, self._member(node, int(uid), level))
+            return Response(200, self._member(node, int(uid), user, level))
 
         return handler
 
@@ -412,7 +430,7 @@ class GitLabSimulator(Simulator):
     def _member_get(self, kind: str):
         def handler(request: Request, user: User, uid: str, **params) -> Response:
             node = self._node(user, kind, params.get("gid") or params["pid"])
-            return Response(200, self._member(node, self._direct(node, uid).user_id))
+            return Response(200, self._member(node, self._direct(node, uid).user_id, user))
 
         return handler
 
@@ -430,7 +448,7 @@ class GitLabSimulator(Simulator):
                 message = f"should be greater than or equal to {role} inherited membership from group {source.name}"
                 raise _fail(400, {"access_level": [message]})
             member.access_level = int(raw)
-            return Response(200, self._member(node, member.user_id))
+            return Response(200, self._member(node, member.user_id, user))
 
         return handler
 

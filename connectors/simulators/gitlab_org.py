@@ -33,6 +33,15 @@ PER_PAGE = 100
 
 
 @dataclass
+class Identity:
+    """An external identity of a user: ``provider`` (``group_saml``, ``saml``, ``ldapmain``, ``github`` …)."""
+
+    provider: str
+    extern_uid: str
+    saml_provider_id: int | None = None  # group SAML: the top-level group's SAML provider
+
+
+@dataclass
 class User:
     id: int
     username: str
@@ -46,6 +55,7 @@ class User:
     last_activity_on: str | None = None
     last_sign_in_at: str | None = None
     created_at: str = ""
+    identities: list[Identity] = field(default_factory=list)  # external sign-in identities (SAML, LDAP, OAuth)
 
     @property
     def bot(self) -> bool:
@@ -136,6 +146,7 @@ class Namespace:
 class Group(Namespace):
     parent_id: int | None = None
     service_accounts: list[int] = field(default_factory=list)  # top-level groups only
+    saml_provider_id: int | None = None  # group SAML SSO, configured on top-level groups only
 
 
 @dataclass
@@ -268,6 +279,33 @@ class GitLabOrg:
         self.users[user.id] = user
         self._by_username[username] = user.id
         return user
+
+    def add_identity(self, username: str, provider: str, extern_uid: str) -> Identity:
+        """An instance-level identity (LDAP, instance SAML, OAuth), shown to administrators in the users API."""
+        identity = Identity(provider, extern_uid)
+        self.user(username).identities.append(identity)
+        return identity
+
+    def link_group_saml(self, top: str, username: str, extern_uid: str) -> Identity:
+        """Group SAML SSO on a top-level group (configured on first use) and the user's identity with it."""
+        group = self.group(top)
+        if group.parent_id:
+            raise ValueError("group SAML is configured on top-level groups")
+        if group.saml_provider_id is None:
+            group.saml_provider_id = self._next("saml_provider")
+        identity = Identity("group_saml", extern_uid, group.saml_provider_id)
+        self.user(username).identities.append(identity)
+        return identity
+
+    def group_saml_identity(self, node: Group | Project, user_id: int) -> Identity | None:
+        """The user's identity with the SAML provider of the node's top-level group, if both exist."""
+        parent = node.parent_id if isinstance(node, Group) else node.namespace_id
+        top = self.ancestors(parent)[-1] if parent else node
+        provider = getattr(top, "saml_provider_id", None)
+        if provider is None:
+            return None
+        user = self.users.get(user_id)
+        return next((i for i in user.identities if i.saml_provider_id == provider), None) if user else None
 
     def add_token(self, username: str, token: str) -> None:
         self.tokens[token] = self.user(username).id
@@ -501,10 +539,13 @@ class GitLabOrg:
         projects: int = 100,
         max_depth: int = 4,
         top: str = "acme",
+        saml: bool = True,
     ) -> GitLabOrg:
         """A top-level group ``top`` with ``subgroups`` nested up to ``max_depth`` levels, ``projects`` spread over
         them, and ``members`` people with one or two direct memberships each; plus a partner group shared into a
         few subgroups and projects, access tokens, deploy tokens and keys, service accounts and invitations.
+        With ``saml``, group SAML on ``top`` with an identity (``first.last``-style email, mixed case) for three in
+        four people, an LDAP identity (a DN) for one in five, and a GitHub sign-in for one in seven.
         """
         rng = random.Random(seed)  # noqa: S311 - test data, not secrets
         org = cls()
@@ -574,4 +615,12 @@ class GitLabOrg:
         org.add_service_account(top, "service_account_group_1", "Release automation")
         root.members[org.user("service_account_group_1").id] = Member(org.user("service_account_group_1").id, 30)
         org.invite(top, "newhire@example.test", 10, by="root")
+        if saml:  # no random numbers: the rest of the data stays what it is without saml
+            for i, person in enumerate(people):
+                if i % 4 != 1:
+                    org.link_group_saml(top, person.username, f"{'User' if i % 2 else 'user'}.{i}@{top}.example")
+                if i % 5 == 2:
+                    org.add_identity(person.username, "ldapmain", f"uid=user{i},ou=people,dc={top},dc=example")
+                if i % 7 == 3:
+                    org.add_identity(person.username, "github", str(4_000_000 + i))
         return org

@@ -182,3 +182,31 @@ def test_mutations_change_a_fraction_of_memberships_and_named_ones_over_http(sim
     args = {"path": "ops", "username": "cid"}
     requests.post(f"{sim.url}/_simulator/mutate", json={"action": "remove_member", "args": args}, timeout=5)
     assert sim.org.user("cid").id not in sim.org.group("ops").members
+
+
+def test_generated_people_have_sso_identities_without_changing_the_rest():
+    plain = GitLabOrg.generate(5, members=40, subgroups=4, projects=8, saml=False)
+    org = GitLabOrg.generate(5, members=40, subgroups=4, projects=8)
+    people = [user for user in org.users.values() if user.username.startswith("user")]
+    providers = [{i.provider for i in user.identities} for user in people]
+    assert plain.facts() == org.facts()
+    assert sum("group_saml" in p for p in providers) == 30  # three in four
+    assert any("ldapmain" in p for p in providers) and any("github" in p for p in providers)
+    assert not any(user.identities for user in plain.users.values())
+
+
+def test_group_saml_identities_show_on_group_members_only_to_owners(sim):
+    sim.org.link_group_saml("top", "ann", "Ann@Corp.example")
+    sim.org.add_token("cid", "glpat-sim-cid-0123456789")  # cid: no role in top
+    top, app = sim.org.group("top").id, sim.org.project("top/sub/deep/app").id
+    ann = sim.org.user("ann").id
+    as_admin = get(sim, f"/groups/{top}/members/{ann}").json()
+    on_project = get(sim, f"/projects/{app}/members/{ann}").json()
+    inherited = get(sim, f"/groups/{sim.org.group('top/sub/deep').id}/members/{ann}").json()
+    assert as_admin["group_saml_identity"]["extern_uid"] == "Ann@Corp.example"
+    assert inherited["group_saml_identity"]["saml_provider_id"] == sim.org.group("top").saml_provider_id
+    assert on_project["group_saml_identity"] is None
+    assert get(sim, f"/users/{ann}").json()["identities"][0]["extern_uid"] == "Ann@Corp.example"
+    assert "identities" not in get(sim, f"/users/{ann}", token="glpat-sim-cid-0123456789").json()
+    with pytest.raises(ValueError, match="top-level"):
+        sim.org.link_group_saml("top/sub", "ann", "x@y")
