@@ -233,6 +233,8 @@ def describe(grant: Grant, downgrade_to: Level | None = None) -> str:
     where = _group_label(resource) if resource.type in _GROUP_TYPES else resource.path
     if downgrade_to is not None:
         return f"downgrade {holder} on {where} from {current} to {Level(downgrade_to).label}"
+    if grant.via.startswith("shared_group:"):
+        return f"remove the share of {where} with {holder}"
     if grant.via.startswith("role:"):
         return f"unassign role {grant.via.removeprefix('role:')} from {holder}"
     if grant.via == "system_admin":
