@@ -176,9 +176,9 @@ def _person_text(view: access.PersonAccess) -> list[str]:
 
 
 def _resource_text(view: access.ResourceAccess) -> list[str]:
-    r = view.resource
+    r, owner = view.resource, _clean(view.owner) or "-"
     lines = [
-        f"{r['type']} {_clean(r['path'])} in {_clean(view.connector)} ({view.system}), owner {_clean(view.owner) or '-'}",
+        f"{r['type']} {_clean(r['path'])} in {_clean(view.connector)} ({view.system}), owner {owner}",
         f"{len(view.reach)} path(s) of access",
     ]
     for reach in view.reach:
