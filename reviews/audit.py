@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -222,8 +223,11 @@ def events(filters: Mapping | None = None) -> models.QuerySet:
     return qs
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _is_bare_date(value) -> bool:
-    return isinstance(value, str) and parse_datetime(value.strip()) is None and parse_date(value.strip()) is not None
+    return isinstance(value, str) and _DATE.fullmatch(value.strip()) is not None
 
 
 def _moment(value, name: str, *, end_of_day: bool) -> datetime:
@@ -233,16 +237,15 @@ def _moment(value, name: str, *, end_of_day: bool) -> datetime:
     else:
         text = str(value).strip()
         try:
-            when = parse_datetime(text)
-            day = None if when else parse_date(text)
+            if _is_bare_date(text):
+                day = parse_date(text)
+                when = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end_of_day else 0)
+            else:
+                when = parse_datetime(text)
         except ValueError:
-            when = day = None
+            when = None
         if when is None:
-            if day is None:
-                raise ValueError(f"{name} {text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25T14:00Z)")
-            when = datetime(day.year, day.month, day.day, tzinfo=UTC) + (
-                timedelta(days=1) if end_of_day else timedelta()
-            )
+            raise ValueError(f"{name} {text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25T14:00Z)")
     return when if timezone.is_aware(when) else when.replace(tzinfo=UTC)
 
 

@@ -22,7 +22,7 @@ class Command(BaseCommand):
     help = "Verify the audit chain, write a signed checkpoint, or export audit events."
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{verify,checkpoint,export}")
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{verify,checkpoint,export}")
         verify = sub.add_parser("verify", help="walk the chain and compare it with the signed checkpoints")
         verify.add_argument("--format", choices=["text", "json"], default="text")
         verify.add_argument("--checkpoint-dir", metavar="DIR", help="default: settings.AUDIT_CHECKPOINT_DIR")
@@ -37,8 +37,8 @@ class Command(BaseCommand):
         export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
         export.add_argument("--output", metavar="FILE")
 
-    def handle(self, *args, action, **options):
-        getattr(self, f"handle_{action}")(**options)
+    def handle(self, *args, subcommand, **options):
+        getattr(self, f"handle_{subcommand}")(**options)
 
     def handle_verify(self, *, format, checkpoint_dir, **_):
         report = audit.verify(checkpoint_dir=checkpoint_dir)
