@@ -18,9 +18,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When, Window
+from django.db.models import Case, CharField, Count, F, Max, Prefetch, Q, Value, When, Window
 from django.db.models.functions import Coalesce, NullIf
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -53,23 +54,31 @@ def _history():
     return Decision.objects.select_related("to").order_by("created", "id")
 
 
-def _row_queryset():
+def _row_queryset(items):
     """Items with what a row shows, in a fixed number of queries per page."""
-    return ReviewItem.objects.select_related("connector", "subject", "reviewer").prefetch_related(
+    return items.select_related("connector", "subject", "campaign").prefetch_related(
         Prefetch("decisions", queryset=_history())
     )
 
 
+def _my_items(request, pk: int):
+    """The user's items in campaign pk (reviews.decisions.reviewer_items), resolved once per request."""
+    cache = request.__dict__.setdefault("_review_items", {})
+    if pk not in cache:
+        cache[pk] = decisions.reviewer_items(request.user, pk)
+    return cache[pk]
+
+
 def _campaign_for_reviewer(request, pk: int):
-    """(campaign, the user's items in it); 404 when the campaign has none of theirs."""
+    """(campaign, the user's items in it)."""
     campaign = get_object_or_404(Campaign, pk=pk)
-    return campaign, decisions.reviewer_items(request.user, campaign)
+    return campaign, _my_items(request, pk)
 
 
 def _item_for_reviewer(request, pk: int, item_pk: int) -> ReviewItem:
     """The user's item, or 404: other reviewers' items do not exist as far as this user can tell."""
-    item = _row_queryset().filter(pk=item_pk, campaign_id=pk).select_related("campaign").first()
-    if item is None or not decisions.can_view_item(request.user, item):
+    item = _row_queryset(_my_items(request, pk)).filter(pk=item_pk).first()
+    if item is None:
         raise Http404("No such item among your reviews.")
     return item
 
@@ -136,7 +145,9 @@ def _ordered(items, group: str):
         tie = ["connector_id"]
     else:
         partition = [F("subject_id"), Case(When(subject__isnull=True, then=F("holder_label")), default=Value(""))]
-        label = Coalesce(NullIf(F("subject__name"), Value("")), F("subject__email"), F("holder_label"))
+        label = Coalesce(
+            NullIf(F("subject__name"), Value("")), F("subject__email"), F("holder_label"), output_field=CharField()
+        )
         tie = ["subject_id", "holder_label"]
     return items.annotate(
         group_risk=Window(Max("risk_score"), partition_by=partition), group_label_sort=label
@@ -194,9 +205,7 @@ def _page_context(request, campaign, mine, params) -> dict:
     values = form.values()
     group = values["group"] or "person"
     selected = form.apply(mine)
-    ordered = _ordered(selected.select_related("connector", "subject", "reviewer"), group).prefetch_related(
-        Prefetch("decisions", queryset=_history())
-    )
+    ordered = _row_queryset(_ordered(selected, group))
     paginator = Paginator(ordered, values["per_page"] or 50)
     page = paginator.get_page(params.get("page"))
     items = _decorate(page.object_list, signals, group=group)
@@ -240,14 +249,15 @@ def review(request, pk: int):
 
 def _row_response(request, item: ReviewItem, *, error: str = "", status: int = 200, intent: str = "", note: str = ""):
     """The item's row as the page shows it now, with the outcome of the request."""
-    fresh = _row_queryset().filter(pk=item.pk).first()
-    mine = fresh is not None and decisions.can_view_item(request.user, fresh)
-    if mine:
+    mine = _my_items(request, item.campaign_id)
+    fresh = _row_queryset(mine).filter(pk=item.pk).first()
+    if fresh is not None:
         (fresh,) = _decorate([fresh], risk_signals(), group="none")
         fresh.group_label = ""
     context = {
-        "item": fresh if mine else item,
-        "gone_from_me": not mine,
+        "item": fresh or item,
+        # Delegated, or approved on to a second stage: no longer this reviewer's.
+        "gone_from_me": fresh is None,
         "campaign": item.campaign,
         "open": item.campaign.state == CampaignState.OPEN,
         "error": error,
@@ -255,11 +265,12 @@ def _row_response(request, item: ReviewItem, *, error: str = "", status: int = 2
         "note": note,
         "levels": [lvl.label for lvl in Level],
         "high_risk": settings.REVIEW_HIGH_RISK_SCORE,
+        # Rendered without the request: the row needs no context processor, only the CSRF token.
+        "csrf_token": get_token(request),
     }
-    response = HttpResponse(render_to_string("reviews/_item_row.html", context, request=request), status=status)
-    progress = _progress(decisions.reviewer_items(request.user, item.campaign))
+    response = HttpResponse(render_to_string("reviews/_item_row.html", context), status=status)
     # The page's progress bar listens for this event (static/reviews/review.js); no second request needed.
-    response["HX-Trigger"] = json.dumps({"review-progress": progress})
+    response["HX-Trigger"] = json.dumps({"review-progress": _progress(mine)})
     return response
 
 
