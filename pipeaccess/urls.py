@@ -3,10 +3,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from connectors.urls import inventory_patterns
+
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("reviews/", include("reviews.urls")),
+    path("connectors/", include("connectors.urls")),
+    path("inventory/", include((inventory_patterns, "inventory"))),
+    # The audit log and the revocation queue (namespace "ops").
+    path("", include("reviews.urls_ops")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

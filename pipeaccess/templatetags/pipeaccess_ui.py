@@ -34,7 +34,7 @@ def level_label(value) -> str:
 
 @register.filter
 def codes(value: str) -> list[str]:
-    """",privileged,orphan," -> ["privileged", "orphan"]."""
+    """ ",privileged,orphan," -> ["privileged", "orphan"]."""
     return [c for c in (value or "").split(",") if c]
 
 
@@ -48,3 +48,11 @@ def percent(part, whole) -> str:
     if whole <= 0:
         return "0"
     return f"{min(100.0, max(0.0, 100.0 * part / whole)):.1f}"
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context, number, param="page") -> str:
+    """'?…' for page `number` of a list, keeping every other query parameter (filters, other lists' pages)."""
+    query = context["request"].GET.copy()
+    query[param or "page"] = number
+    return "?" + query.urlencode()

@@ -119,3 +119,9 @@ def login_as(page, user_password):
         return page
 
     return do_login
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "allow_page_problems: the test expects browser errors and checks them itself (tests/ui)"
+    )

@@ -1,0 +1,138 @@
+"""Connector forms. Secrets are references (env:NAME or file:PATH); a value is never accepted or shown."""
+
+from datetime import timedelta
+
+from django import forms
+
+from .actions import normalize_options
+from .base import ConfigurationError
+from .registry import KINDS, connector_class
+from .secrets import validate_reference
+
+MIN_INTERVAL_MINUTES = 5
+
+
+def parse_lines(text: str, *, what: str) -> list[tuple[str, str]]:
+    """'KEY=VALUE' per line -> pairs; blank lines and lines starting with # are skipped."""
+    pairs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            # The line itself is not repeated: it may be a pasted secret.
+            raise forms.ValidationError(f"line {number}: write {what} as KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def options_text(options: dict) -> str:
+    return "\n".join(
+        f"{key}={item}" for key, value in options.items() for item in (value if isinstance(value, list) else [value])
+    )
+
+
+def secrets_text(secrets: dict) -> str:
+    return "\n".join(f"{key}={ref}" for key, ref in secrets.items())
+
+
+class ConnectorSettingsForm(forms.Form):
+    """What the security team may change on an existing connector (name and kind are fixed)."""
+
+    base_url = forms.CharField(
+        label="Base URL",
+        max_length=500,
+        required=False,
+        help_text="The address people use, e.g. https://github.example.com; empty: the kind's default.",
+        widget=forms.TextInput(attrs={"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    options = forms.CharField(
+        label="Options",
+        required=False,
+        help_text="One KEY=VALUE per line, e.g. org=acme; allow_private_network=true for self-hosted systems.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+    )
+    secrets = forms.CharField(
+        label="Secret references",
+        required=False,
+        help_text="One KEY=REFERENCE per line: token=env:GITHUB_TOKEN or token=file:/run/secrets/github. "
+        "References only: PipeAccess never stores or shows a secret value.",
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
+    )
+    sync_interval_minutes = forms.IntegerField(
+        label="Sync every (minutes)",
+        required=False,
+        min_value=MIN_INTERVAL_MINUTES,
+        max_value=60 * 24 * 31,
+        help_text="Empty: manual syncs only.",
+    )
+    dry_run = forms.BooleanField(
+        label="Dry run: list revocations, do not send them",
+        required=False,
+        initial=True,
+    )
+
+    kind_for_validation: str | None = None
+
+    def clean_options(self) -> list[tuple[str, str]]:
+        return parse_lines(self.cleaned_data["options"], what="options")
+
+    def clean_secrets(self) -> dict:
+        try:
+            pairs = parse_lines(self.cleaned_data["secrets"], what="secret references")
+        except forms.ValidationError:
+            raise forms.ValidationError("write secret references as KEY=env:NAME or KEY=file:PATH") from None
+        secrets = {}
+        for key, ref in pairs:
+            try:
+                validate_reference(ref)
+            except ConfigurationError as exc:
+                # Name the key, never the value: it may be a pasted token.
+                raise forms.ValidationError(f"{key}: {exc}") from None
+            secrets[key] = ref
+        return secrets
+
+    def clean_sync_interval_minutes(self) -> timedelta | None:
+        minutes = self.cleaned_data["sync_interval_minutes"]
+        return timedelta(minutes=minutes) if minutes else None
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = self.kind_for_validation or cleaned.get("kind")
+        if kind in KINDS and isinstance(cleaned.get("options"), list):
+            cls = connector_class(kind)
+            try:
+                options = normalize_options(cleaned["options"], cls)
+                cls.validate_options(options)
+            except ConfigurationError as exc:
+                self.add_error("options", str(exc))
+            else:
+                cleaned["options"] = options
+        return cleaned
+
+    def scrub_secrets(self) -> None:
+        """After an invalid submission, never send the secrets field back unless it held only references."""
+        if self.is_bound and "secrets" in self.errors:
+            self.data = self.data.copy()
+            self.data["secrets"] = ""
+
+
+class ConnectorAddForm(ConnectorSettingsForm):
+    name = forms.SlugField(
+        label="Name", max_length=100, help_text="Letters, digits, - and _; fixed once added (used by the CLI)."
+    )
+    kind = forms.ChoiceField(label="Kind", choices=[("", "Choose a system")] + [(k, v[0]) for k, v in KINDS.items()])
+
+    field_order = ["name", "kind", "base_url", "options", "secrets", "sync_interval_minutes", "dry_run"]
+
+
+def edit_initial(connector) -> dict:
+    interval = connector.sync_interval
+    return {
+        "base_url": connector.base_url,
+        "options": options_text(connector.options),
+        "secrets": secrets_text(connector.secrets),
+        "sync_interval_minutes": int(interval.total_seconds() // 60) if interval else None,
+        "dry_run": connector.dry_run,
+    }
