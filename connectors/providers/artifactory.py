@@ -421,6 +421,9 @@ class ArtifactoryConnector(BaseConnector):
     def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
         return Revoker(self.http).revoke(grant, downgrade_to=downgrade_to)
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        return Revoker(self.http).present(grant)
+
 
 @dataclass
 class _Seen:

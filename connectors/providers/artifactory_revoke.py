@@ -78,6 +78,22 @@ class Revoker:
         except ConnectorError as exc:  # refused, or still failing after retries: the caller may try again
             return RevocationResult(Outcome.FAILED, redact(f"{exc}{_upstream_message(exc)}"))
 
+    def present(self, grant: GrantTarget) -> bool | None:
+        """Whether the grant is still there (the reads revoke() starts with; nothing written)."""
+        if cannot_revoke(grant) is not None:
+            return None
+        account = grant.account
+        if account is not None and account.type == AccountType.ACCESS_TOKEN:
+            token_id = account.attributes["token_id"]
+            listed = self.http.get(f"{ACCESS}/v1/tokens", {"token_id": token_id}).data or {}
+            return any(token.get("token_id") == token_id for token in listed.get("tokens") or ())
+        if grant.kind == GrantKind.MEMBERSHIP:
+            read = self._read(f"{ACCESS}/v2/groups/{quote(_name(grant.resource, 'group/'), safe='')}")
+            return read is not None and account.login in (read.get("members") or ())
+        kind, name = ("groups", _name(grant.group, "group/")) if grant.group is not None else ("users", account.login)
+        read = self._read(f"{ART}/v2/security/permissions/{quote(_name(grant.resource, 'permission/'), safe='')}")
+        return read is not None and holding_of(read, kind, name) is not None
+
     # -- permission targets
 
     def permission(self, target: str, kind: str, name: str, downgrade_to: Level | None = None) -> RevocationResult:

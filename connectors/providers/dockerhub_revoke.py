@@ -74,6 +74,28 @@ class Revoker:
         except ConnectorError as exc:
             return RevocationResult(Outcome.FAILED, str(exc))
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        """Whether the grant is still there (the read each revocation verifies with; nothing written)."""
+        if self.cannot_revoke(grant) is not None:
+            return None
+        action, username = _action(grant), grant.account.login if grant.account else ""
+        if action == "org_role":
+            return self._role_of(username) is not None
+        if action == "team_member":
+            org, _, team = grant.resource.path.partition("/team/")
+            team = grant.resource.attributes.get("name") or team
+            return self._in_team(f"/v2/orgs/{_q(org)}/groups/{_q(team)}/members", username)
+        if action == "team_repo":
+            return self.session.get(_team_repo_path(grant), ok=(200, 404)).status == 200
+        if action == "invite":
+            invite_id = grant.attributes.get("invite_id") or grant.account.attributes.get("invite_id")
+            return any(invite.get("id") == invite_id for invite in self._org_get("/invites").data.get("data") or [])
+        token_id = grant.attributes.get("token_id") or grant.account.attributes.get("token_id")
+        current = self.session.get(f"/v2/orgs/{_q(grant_org(grant))}/access-tokens/{_q(token_id)}", ok=(200, 404))
+        if current.status == 404:
+            return False
+        return self.config.options.get("token_revocation") == "delete" or current.data.get("is_active") is not False
+
     # --- one per kind of grant ---------------------------------------------------
 
     def _revoke_org_role(self, grant: GrantTarget, downgrade_to: Level | None) -> RevocationResult:
@@ -112,8 +134,7 @@ class Revoker:
 
     def _revoke_team_repo(self, grant: GrantTarget, downgrade_to: Level | None) -> RevocationResult:
         group_id = grant.attributes.get("group_id") or grant.group.external_id.partition(":")[2]
-        namespace, _, repo = grant.resource.path.partition("/")
-        path = f"/v2/repositories/{_q(namespace)}/{_q(repo)}/groups/{_q(group_id)}"
+        path = _team_repo_path(grant)
         team = grant.group.path.partition("/team/")[2] or group_id
         if downgrade_to is None:
             response = self.session.request("DELETE", path, ok=(200, 204, 404))
@@ -174,6 +195,12 @@ class Revoker:
             if exc.status == 404:  # the team is gone, and the membership with it
                 return False
             raise
+
+
+def _team_repo_path(grant: GrantTarget) -> str:
+    group_id = grant.attributes.get("group_id") or grant.group.external_id.partition(":")[2]
+    namespace, _, repo = grant.resource.path.partition("/")
+    return f"/v2/repositories/{_q(namespace)}/{_q(repo)}/groups/{_q(group_id)}"
 
 
 def grant_org(grant: GrantTarget) -> str:

@@ -455,6 +455,11 @@ class JenkinsConnector(BaseConnector):
             raise Unsupported(reason)
         return Revocation(self).run(grant, downgrade_to)
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        if self.cannot_revoke(grant) is not None:
+            return None
+        return Revocation(self).present(grant)
+
 
 def _casc_matrix_entries(body: dict) -> Iterator[tuple[str, str, str]]:
     """(type, permission id, sid) from ``entries`` (matrix-auth 3.x) or the older ``permissions`` lines."""

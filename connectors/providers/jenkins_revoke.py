@@ -72,6 +72,14 @@ class Revocation:
         except ConnectorError as exc:
             return RevocationResult(Outcome.FAILED, str(exc))
 
+    def present(self, grant: GrantTarget) -> bool | None:
+        """Whether the sid still holds what the grant records (read only; None when Jenkins does not say)."""
+        a = grant.attributes
+        if grant.via.startswith("role:"):
+            return self._assigned(a["role_type"], a["role_name"], a["sid_type"], a["sid"])
+        config = self._config(a["item"])
+        return config is not None and bool(remove_entries(config, a["sid_type"], a["sid"], None)[1])
+
     # -- role-strategy
 
     def _assigned(self, role_type: str, role: str, sid_type: str, sid: str) -> bool | None:

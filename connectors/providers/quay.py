@@ -417,6 +417,9 @@ class QuayConnector(BaseConnector):
     def revoke(self, grant: GrantTarget, *, downgrade_to: Level | None = None) -> RevocationResult:
         return quay_revoke.execute(self.http, grant, downgrade_to)
 
+    def is_present(self, grant: GrantTarget) -> bool | None:
+        return quay_revoke.present(self.http, grant)
+
 
 def _date(value: str | None) -> datetime | None:
     """Quay's dates are RFC 2822 (email.utils.formatdate)."""

@@ -72,6 +72,27 @@ def execute(http, grant: GrantTarget, downgrade_to: Level | None) -> RevocationR
         return RevocationResult(Outcome.FAILED, redact(str(exc)))
 
 
+def present(http, grant: GrantTarget) -> bool | None:
+    """Whether the grant is still there, for the grants whose removal is a single write (None: not said)."""
+    if plan(grant, None).action is None:
+        return None
+    org, resource, account = grant.resource.attributes.get("org"), grant.resource, grant.account
+    calls = _Calls(http)
+    if resource.type == ResourceType.ORGANIZATION and grant.kind == GrantKind.MEMBERSHIP and account is not None:
+        if account.type == AccountType.ROBOT:
+            robots = http.get(f"/organization/{segment(org)}/robots", {"token": "false"}).data.get("robots") or []
+            return any(robot.get("name") == account.login for robot in robots)
+        return calls._is_member(f"/organization/{segment(org)}/members/{segment(account.login)}")
+    if resource.type == ResourceType.TEAM and account is not None and grant.kind == GrantKind.MEMBERSHIP:
+        team = resource.attributes.get("team") or resource.path.rsplit("/", 1)[-1]
+        members = calls._team_members(f"/organization/{segment(org)}/team/{segment(team)}")
+        return any(m.get("name") == account.login and not m.get("invited") for m in members)
+    if resource.type == ResourceType.REPOSITORY and resource.attributes.get("repo") and grant.group is None:
+        path = f"/repository/{repo_path(org, resource.attributes['repo'])}/permissions/user/{segment(account.login)}"
+        return calls._repo_role(path) is not None
+    return None
+
+
 # --- plans ----------------------------------------------------------------------------
 
 
