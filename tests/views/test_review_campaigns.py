@@ -10,9 +10,8 @@ from django.urls import reverse
 
 from reviews.choices import CampaignState, ItemState
 from reviews.models import CampaignTemplate, ReviewItem
-
-from tests.reviews.conftest import launched, make_template, people, users  # noqa: F401
 from tests.reviews.conftest import inventory as small_inventory  # noqa: F401
+from tests.reviews.conftest import launched, make_template, people, users  # noqa: F401
 
 FORM = {
     "name": "platform quarterly",
@@ -106,7 +105,9 @@ def test_the_live_preview_counts_items_and_reviewers_without_writing_anything(cl
     assert response.status_code == 200
     assert "A launch now would create <strong>" in html
     assert "mia@acme.test" in html and "ola@acme.test" in html
-    narrow = client.post(url("template_preview"), {**FORM, "resources": "", "min_level": "owner"}, HTTP_HX_REQUEST="true")
+    narrow = client.post(
+        url("template_preview"), {**FORM, "resources": "", "min_level": "owner"}, HTTP_HX_REQUEST="true"
+    )
     assert "create <strong>1</strong> item for <strong>1</strong> reviewer" in narrow.content.decode()
     bad = client.post(url("template_preview"), {**FORM, "duration": "soon"}, HTTP_HX_REQUEST="true")
     assert "Preview not available" in bad.content.decode()

@@ -16,10 +16,10 @@ from pipeaccess.roles import AUDITOR, REVIEWER
 from reviews import campaigns
 from reviews.choices import ItemState, Verdict
 from reviews.models import Decision, ReviewerProgress
+from tests.reviews.conftest import inventory as small_inventory  # noqa: F401
 
 # The lead's campaign fixtures: a synced inventory, people with managers and owners, and launched campaigns.
 from tests.reviews.conftest import launched, make_template, people, users  # noqa: F401
-from tests.reviews.conftest import inventory as small_inventory  # noqa: F401
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
