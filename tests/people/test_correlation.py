@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from connectors import correlation
-from connectors.choices import AccountType, LinkRule
+from connectors.choices import AccountType
 from connectors.models import Account, CorrelationConflict, CorrelationRule, Identity
 from reviews.models import AuditEvent
 
@@ -53,10 +53,11 @@ def pipeline(roster):
 
 
 def links():
-    return {
-        f"{a.connector.name}:{a.login}": (a.identity.email if a.identity else None, a.identity_rule, a.identity_confidence)
-        for a in Account.objects.select_related("connector", "identity")
-    }
+    found = {}
+    for a in Account.objects.select_related("connector", "identity"):
+        email = a.identity.email if a.identity else None
+        found[f"{a.connector.name}:{a.login}"] = (email, a.identity_rule, a.identity_confidence)
+    return found
 
 
 def test_same_person_is_found_in_every_system_by_the_strongest_rule(pipeline):

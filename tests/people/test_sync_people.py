@@ -50,7 +50,8 @@ def jenkins_org() -> JenkinsOrg:
         org.add_user(user)
     org.add_item("deploy", "job")
     org.add_role("globalRoles", "admin", ["hudson.model.Hudson.Administer"], sids=[("USER", "admin")])
-    org.add_role("projectRoles", "deployers", ["hudson.model.Item.Build"], "deploy", sids=[("USER", "ann"), ("USER", "bo"), ("USER", "zed")])  # fmt: skip
+    deployers = [("USER", "ann"), ("USER", "bo"), ("USER", "zed")]
+    org.add_role("projectRoles", "deployers", ["hudson.model.Item.Build"], "deploy", sids=deployers)
     return org
 
 
@@ -115,7 +116,8 @@ def test_a_sync_links_accounts_to_people_and_gives_groups_their_owners(systems, 
     assert jenkins["ann"] == ("ann.lee@acme.example", "login_rule")
     assert jenkins["bo"] == ("bo.park@acme.example", "login_rule")
     assert jenkins["zed"] == (None, "")
-    owners = {r.path: (r.owner.email if r.owner else None, r.owner_rule) for r in Resource.objects.filter(connector=systems["gitlab"]).select_related("owner")}  # fmt: skip
+    resources = Resource.objects.filter(connector=systems["gitlab"]).select_related("owner")
+    owners = {r.path: (r.owner.email if r.owner else None, r.owner_rule) for r in resources}
     assert owners["acme"] == ("ann.lee@acme.example", "group_owner")  # root is an owner too, but nobody's
     assert owners["acme/payments"] == ("cid.khan@acme.example", "group_owner")
     assert owners["acme/payments/ledger"] == ("cid.khan@acme.example", "group_owner")
