@@ -289,3 +289,15 @@ def _call(*args) -> str:
     out = io.StringIO()
     call_command("people", *args, stdout=out)
     return out.getvalue()
+
+
+def test_text_output_shows_control_characters_in_synced_names_escaped(roster):
+    roster("eve@acme.example,Eve,,,active,")
+    jenkins = Inventory("jk", "jenkins")
+    jenkins.account("eve\x1b[2J\u202egpj", email="eve@acme.example")
+    correlation.correlate()
+
+    out = _call("show", "eve@acme.example")
+
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "jk:eve\\x1b[2J\\u202egpj" in out

@@ -22,6 +22,7 @@ operating-system user, recorded as ``cli:NAME``). Exit codes: 0 success, 1 failu
 
 import getpass
 import json
+import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -122,6 +123,10 @@ class Command(BaseCommand):
         except (people.RosterError, owners.OwnershipError, correlation.CorrelationError) as exc:
             raise CommandError(str(exc)) from None
 
+    def _say(self, line: str) -> None:
+        """One line of text output; synced names are untrusted, so control characters (escapes) are shown escaped."""
+        self.stdout.write("".join(_printable(ch) for ch in line))
+
     # --- roster -------------------------------------------------------------
 
     def do_import(self, options):
@@ -135,9 +140,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_json(), indent=2))
             return
         for line in report.lines():
-            self.stdout.write(line)
+            self._say(line)
         c = report.correlation
-        self.stdout.write(
+        self._say(
             f"correlation: {c.get('accounts', 0)} accounts, {c.get('orphans', 0)} without a person, "
             f"{c.get('conflicts', 0)} conflicts"
         )
@@ -163,7 +168,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(data, indent=2))
             return
         for d in data:
-            self.stdout.write(
+            self._say(
                 f"{d['email']}\t{d['name']}\t{d['status']}{' ' + d['end_date'] if d['end_date'] else ''}\t"
                 f"manager {d['manager'] or '-'}\t{d['department'] or '-'}\t{d['accounts']} accounts"
             )
@@ -202,22 +207,20 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.stdout.write(json.dumps(data, indent=2))
             return
-        self.stdout.write(
+        self._say(
             f"{data['email']}  {data['name']}  ({data['status']}{', ' + data['end_date'] if data['end_date'] else ''})"
         )
-        self.stdout.write(f"  manager: {data['manager'] or '-'}   department: {data['department'] or '-'}")
+        self._say(f"  manager: {data['manager'] or '-'}   department: {data['department'] or '-'}")
         if data["other_emails"]:
-            self.stdout.write(f"  other emails: {', '.join(data['other_emails'])}")
-        self.stdout.write(f"  accounts ({len(data['accounts'])}):")
+            self._say(f"  other emails: {', '.join(data['other_emails'])}")
+        self._say(f"  accounts ({len(data['accounts'])}):")
         for a in data["accounts"]:
             gone = "" if a["present"] else "  (removed upstream)"
-            self.stdout.write(
-                f"    {a['connector']}:{a['login']}  {a['type']}  {a['rule']} {a['confidence'] or ''}{gone}"
-            )
+            self._say(f"    {a['connector']}:{a['login']}  {a['type']}  {a['rule']} {a['confidence'] or ''}{gone}")
         if data["owns"]:
-            self.stdout.write(f"  owns ({len(data['owns'])}):")
+            self._say(f"  owns ({len(data['owns'])}):")
             for o in data["owns"]:
-                self.stdout.write(f"    {o['connector']}:{o.get('path') or o.get('account')}  ({o['rule']})")
+                self._say(f"    {o['connector']}:{o.get('path') or o.get('account')}  ({o['rule']})")
 
     def do_correlate(self, options):
         connector = _connector(options["connector"]) if options["connector"] else None
@@ -225,7 +228,7 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.stdout.write(json.dumps(counts))
         else:
-            self.stdout.write(", ".join(f"{v} {k}" for k, v in counts.items()))
+            self._say(", ".join(f"{v} {k}" for k, v in counts.items()))
 
     # --- links --------------------------------------------------------------
 
@@ -237,18 +240,18 @@ class Command(BaseCommand):
             )
         identity = _person(options["email"])
         correlation.link(account, identity, actor=self.actor, reason=options["reason"], actor_label=self.actor_label)
-        self.stdout.write(f"linked {options['account']} to {identity.email} (manual)")
+        self._say(f"linked {options['account']} to {identity.email} (manual)")
 
     def do_unlink(self, options):
         account = _account(options["account"])
         correlation.unlink(account, actor=self.actor, reason=options["reason"], actor_label=self.actor_label)
-        self.stdout.write(f"unlinked {options['account']} (manual: correlation leaves it unlinked)")
+        self._say(f"unlinked {options['account']} (manual: correlation leaves it unlinked)")
 
     def do_release(self, options):
         account = _account(options["account"])
         account = correlation.release(account, actor=self.actor, reason=options["reason"], actor_label=self.actor_label)
         now = f"{account.identity.email} ({account.identity_rule})" if account.identity else "nobody"
-        self.stdout.write(f"{options['account']} is back to the rules: now {now}")
+        self._say(f"{options['account']} is back to the rules: now {now}")
 
     def do_conflicts(self, options):
         rows = CorrelationConflict.objects.select_related("account__connector", "identity").order_by(
@@ -266,9 +269,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(data, indent=2))
             return
         if not data:
-            self.stdout.write("no conflicts")
+            self._say("no conflicts")
         for d in data:
-            self.stdout.write(f"{d['connector']}:{d['login']}\t{d['rule']}\t{', '.join(d['candidates'])}")
+            self._say(f"{d['connector']}:{d['login']}\t{d['rule']}\t{', '.join(d['candidates'])}")
 
     # --- rules --------------------------------------------------------------
 
@@ -276,7 +279,7 @@ class Command(BaseCommand):
         if options["rule_action"] == "list":
             for rule in CorrelationRule.objects.select_related("connector", "other").order_by("connector__name", "pk"):
                 target = f" {rule.other.name}" if rule.other else ""
-                self.stdout.write(f"{rule.connector.name}\t{rule.kind}{target}")
+                self._say(f"{rule.connector.name}\t{rule.kind}{target}")
             return
         connector = _connector(options["connector"])
         other = _connector(options["same_login_as"]) if options["same_login_as"] else None
@@ -297,8 +300,8 @@ class Command(BaseCommand):
                 record("correlation_rule.remove", actor=self.actor, actor_label=self.actor_label, rule=label)
                 existing.delete()
         counts = correlation.correlate(connector)
-        self.stdout.write(f"{'added' if options['rule_action'] == 'add' else 'removed'} rule {label}")
-        self.stdout.write(", ".join(f"{v} {k}" for k, v in counts.items()))
+        self._say(f"{'added' if options['rule_action'] == 'add' else 'removed'} rule {label}")
+        self._say(", ".join(f"{v} {k}" for k, v in counts.items()))
 
     # --- owners -------------------------------------------------------------
 
@@ -311,7 +314,7 @@ class Command(BaseCommand):
             except (OSError, UnicodeDecodeError) as exc:
                 raise CommandError(f"cannot read {options['file']}: {exc}") from None
             count = owners.load_mapping(text, actor=self.actor, actor_label=self.actor_label)
-            self.stdout.write(f"loaded {count} ownership rules; owners re-assigned")
+            self._say(f"loaded {count} ownership rules; owners re-assigned")
         elif sub == "list":
             rules = OwnershipRule.objects.select_related("connector", "identity").order_by("position", "pk")
             data = [
@@ -322,12 +325,12 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(data, indent=2))
             else:
                 for d in data:
-                    self.stdout.write(f"{d['connector']}:{d['pattern']} {d['owner']}")
+                    self._say(f"{d['connector']}:{d['pattern']} {d['owner']}")
         else:
             targets = [_connector(options["connector"])] if options["connector"] else Connector.objects.all()
             for connector in targets:
                 counts = owners.assign(connector)
-                self.stdout.write(f"{connector.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                self._say(f"{connector.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
     def do_owner(self, options):
         sub = options["owner_action"]
@@ -341,14 +344,20 @@ class Command(BaseCommand):
         owners.set_owner(target, identity, actor=self.actor, reason=options["reason"], actor_label=self.actor_label)
         target.refresh_from_db()
         now = f"{target.owner.email} ({target.owner_rule})" if target.owner else "nobody"
-        self.stdout.write(f"owner of {options['target']}: {now}")
+        self._say(f"owner of {options['target']}: {now}")
 
     def do_fallback(self, options):
         connector = _connector(options["connector"])
         identity = None if options["clear"] else _person(options["email"])
         counts = owners.set_fallback(connector, identity, actor=self.actor, actor_label=self.actor_label)
         who = identity.email if identity else "none"
-        self.stdout.write(f"fallback owner of {connector.name}: {who}; {counts['changed']} owners changed")
+        self._say(f"fallback owner of {connector.name}: {who}; {counts['changed']} owners changed")
+
+
+def _printable(ch: str) -> str:
+    if ch == "\t" or unicodedata.category(ch)[0] != "C":
+        return ch
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 def _format(parser):
