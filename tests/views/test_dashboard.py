@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the campaign fixtures are imported from tests/reviews/conftest.py and used by name
 """The dashboard: campaigns with completion, overdue reviewers, revocations by state, risk, syncs; fixed queries."""
 
 from datetime import timedelta
@@ -33,7 +34,7 @@ def test_the_dashboard_shows_completion_overdue_reviewers_revocations_and_risk(
     client,
     launched,
     users,
-    inventory,  # noqa: F811
+    inventory,
 ):
     campaign = launched()
     item = campaign.items.filter(reviewer__email="mia@acme.test").first()
@@ -57,7 +58,7 @@ def test_the_dashboard_takes_the_same_queries_with_more_campaigns_and_revocation
     launched,
     users,
     inventory,
-    django_assert_num_queries,  # noqa: F811
+    django_assert_num_queries,
 ):
     launched()
     client.force_login(users["sam"])
