@@ -1,5 +1,5 @@
-# ruff: noqa: F811 - the campaign fixtures are imported from tests/reviews/conftest.py and used by name
 """The dashboard: campaigns with completion, overdue reviewers, revocations by state, risk, syncs; fixed queries."""
+# ruff: noqa: F811 - the campaign fixtures are imported from tests/reviews/conftest.py and used by name
 
 from datetime import timedelta
 
