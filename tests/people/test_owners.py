@@ -259,6 +259,13 @@ def test_cli_owner_commands(github, people, tmp_path):
     assert "owner of gh:deploy_key:acme/api:7: ana@acme.example (manual)" in out
     assert owner_of(key) == ("ana@acme.example", "manual")
 
+    out = _call("owner", "release", "gh:acme/docs", "--reason", "Ben moved on")
+    assert "owner of gh:acme/docs: nobody" in out
+    _call("owner", "release", "gh:deploy_key:acme/api:7", "--account", "--reason", "rotated")
+    assert owner_of(key) == (None, "")
+    assert AuditEvent.objects.filter(action="owner.release").count() == 2
+    assert "gh: 7 resources, 1 accounts, 0 changed, 1 unowned_accounts" in _call("owners", "assign", "gh")
+
     out = _call("fallback", "gh", "fallback@acme.example")
     assert "fallback owner of gh: fallback@acme.example" in out
     assert owner_of(repos["lonely"]) == ("fallback@acme.example", "fallback")
