@@ -9,13 +9,16 @@ from urllib.parse import urlsplit
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 
 from reviews.audit import record
+from reviews.models import ReviewItem, Revocation
 
 from .base import ConfigurationError
 from .models import (
     Account,
     Connector,
+    CorrelationConflict,
     Entitlement,
     Grant,
+    GrantRisk,
     Resource,
     StagedAccount,
     StagedGrant,
@@ -191,6 +194,12 @@ def do_remove_connector(connector: Connector, *, actor=None) -> None:
     runs = SyncRun.objects.filter(connector_id=pk).values("pk")
     for model in (StagedGrant, StagedAccount, StagedResource):
         model.objects.filter(run_id__in=runs)._raw_delete(DEFAULT_DB_ALIAS)
+    # What points into this inventory from elsewhere: risk rows and correlation conflicts go with it; review
+    # items and revocations keep their frozen copies (the audit evidence) and lose only the links.
+    GrantRisk.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
+    CorrelationConflict.objects.filter(account__connector_id=pk).delete()
+    ReviewItem.objects.filter(connector_id=pk).update(grant=None, account=None, group=None, resource=None)
+    Revocation.objects.filter(connector_id=pk).update(grant=None, verified_run=None)
     Grant.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
     Entitlement.objects.filter(resource__connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)
     Account.objects.filter(connector_id=pk)._raw_delete(DEFAULT_DB_ALIAS)

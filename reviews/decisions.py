@@ -24,6 +24,20 @@ from .models import Campaign, Decision, ReviewerProgress, ReviewItem
 from .routing import Directory, route
 
 DECISIONS = ("approve", "revoke", "downgrade", "delegate")
+# What a decision, an undo or a stage change writes on an item.
+ITEM_DECISION_FIELDS = [
+    "state",
+    "verdict",
+    "downgrade_to",
+    "justification",
+    "decided_by",
+    "decided_at",
+    "reviewer",
+    "routed_by",
+    "stage",
+    "carried_forward",
+    "version",
+]
 
 
 class DecisionError(Exception):
@@ -88,7 +102,11 @@ def _snapshot(item: ReviewItem) -> dict:
 
 
 def _lock(item: ReviewItem) -> ReviewItem:
-    return ReviewItem.objects.select_for_update().select_related("campaign", "grant", "resource").get(pk=item.pk)
+    return (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("campaign", "grant", "resource")
+        .get(pk=item.pk)
+    )
 
 
 def _check_reviewer(item: ReviewItem, actor, identity: Identity | None) -> None:
@@ -195,7 +213,7 @@ def _apply(item: ReviewItem, *, actor, identity, decision, level, to, justificat
     if item.state == ItemState.DECIDED:
         item.decided_by, item.decided_at, item.justification = actor, now, justification
     item.version += 1
-    item.save()
+    item.save(update_fields=ITEM_DECISION_FIELDS)
     _log(
         item,
         kind,
@@ -262,7 +280,7 @@ def bulk_decide(items, *, actor, decision: str, level=None, justification: str =
     ids = list(items.values_list("pk", flat=True))
     with transaction.atomic():
         locked = list(
-            ReviewItem.objects.select_for_update()
+            ReviewItem.objects.select_for_update(of=("self",))
             .select_related("campaign", "grant", "resource")
             .filter(pk__in=ids)
             .order_by("pk")
@@ -293,7 +311,7 @@ def undo(item: ReviewItem, *, actor) -> ReviewItem:
         item.state, item.verdict, item.downgrade_to = ItemState.PENDING, "", None
         item.decided_by, item.decided_at, item.justification, item.carried_forward = None, None, "", False
         item.version += 1
-        item.save()
+        item.save(update_fields=ITEM_DECISION_FIELDS)
         ReviewerProgress.objects.filter(campaign=item.campaign, reviewer_id=item.reviewer_id).update(signed_off_at=None)
         _log(item, DecisionKind.UNDO, actor, before)
     return item
@@ -325,7 +343,7 @@ def reassign(items, *, to: Identity, actor, reason: str) -> int:
     moved = 0
     with transaction.atomic():
         for item in (
-            ReviewItem.objects.select_for_update()
+            ReviewItem.objects.select_for_update(of=("self",))
             .select_related("campaign")
             .filter(pk__in=list(items.values_list("pk", flat=True)), state=ItemState.PENDING)
         ):

@@ -83,12 +83,19 @@ class ReviewItem(models.Model):
     """One recorded grant under review, frozen at launch."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
-    grant = models.ForeignKey(Grant, null=True, on_delete=models.SET_NULL, related_name="review_items")
+    # Links into the inventory, without database constraints: the item carries frozen copies of what they say,
+    # a launch writes 100,000 items (five deferred foreign-key checks each would double its time), and
+    # connectors.actions.do_remove_connector clears them before the inventory goes.
+    grant = models.ForeignKey(
+        Grant, null=True, on_delete=models.SET_NULL, related_name="review_items", db_constraint=False
+    )
     grant_key = models.CharField(max_length=40)
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
-    account = models.ForeignKey(Account, null=True, on_delete=models.SET_NULL, related_name="+")
-    group = models.ForeignKey(Resource, null=True, on_delete=models.SET_NULL, related_name="+")
-    resource = models.ForeignKey(Resource, null=True, on_delete=models.SET_NULL, related_name="+")
+    connector = models.ForeignKey(
+        Connector, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    account = models.ForeignKey(Account, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
+    group = models.ForeignKey(Resource, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
+    resource = models.ForeignKey(Resource, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     # Frozen copies, so the item reads the same whatever later syncs do.
     holder_label = models.CharField(max_length=300)
     holder_type = models.CharField(max_length=30)
@@ -196,7 +203,7 @@ class Revocation(models.Model):
     item = models.ForeignKey(ReviewItem, null=True, on_delete=models.SET_NULL, related_name="revocations")
     grant = models.ForeignKey(Grant, null=True, on_delete=models.SET_NULL, related_name="revocations")
     grant_key = models.CharField(max_length=40)
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="revocations")
+    connector = models.ForeignKey(Connector, null=True, on_delete=models.SET_NULL, related_name="revocations")
     downgrade_to = models.PositiveSmallIntegerField(choices=Level.choices, null=True, blank=True)
     action = models.CharField(max_length=500, help_text='e.g. "remove alice from team acme/platform"')
     blast_radius = models.JSONField(default=dict, blank=True, help_text="What else the action takes away.")

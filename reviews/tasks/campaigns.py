@@ -10,7 +10,7 @@ from ..choices import CampaignState
 from ..models import Campaign
 
 log = logging.getLogger(__name__)
-__all__ = ["campaign_tick", "populate_campaign"]
+__all__ = ["announce_campaign", "campaign_tick", "populate_campaign"]
 
 
 @shared_task
@@ -34,3 +34,13 @@ def campaign_tick() -> str:
     for campaign_id in result["launched"]:
         populate_campaign.delay(campaign_id)
     return f"launched {result['launched']}, closed {result['closed']}, escalated {result['escalated']}"
+
+
+@shared_task
+def announce_campaign(campaign_id: int) -> str:
+    """Queue the launch mail of every reviewer of a campaign that just opened."""
+    campaign = Campaign.objects.filter(pk=campaign_id, state=CampaignState.OPEN).first()
+    if campaign is None:
+        return f"campaign {campaign_id} is gone or not open"
+    campaigns.notify("queue_launch", campaign)
+    return f"campaign {campaign_id}: launch mails queued"

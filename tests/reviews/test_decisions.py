@@ -1,12 +1,17 @@
 """Reviewers decide their own items, only while the campaign is open, never their own access."""
 
 import pytest
+from django.db import connection
 
 from connectors.choices import Level
 from connectors.models import Account, GrantRisk
 from reviews import campaigns, decisions
 from reviews.choices import DecisionKind, ItemState, Verdict
 from reviews.models import AuditEvent, Decision, ReviewerProgress
+
+# The user's person, a savepoint, the item locked with its campaign and grant, its update, the Decision row,
+# the audit chain's head and the event (plus the chain's advisory lock on PostgreSQL), the savepoint released.
+QUERIES_PER_DECISION = 8 + (connection.vendor == "postgresql")
 
 
 def item(campaign, holder, via="direct", path=None):
@@ -197,3 +202,12 @@ def test_orphan_account_items_keep_no_subject(launched):
     dave = item(launched(), "dave", path="acme/r1")
     assert dave.subject is None
     assert Account.objects.get(login="dave").identity is None
+
+
+def test_a_decision_costs_a_fixed_handful_of_queries(launched, users, django_assert_num_queries):
+    campaign = launched()
+    first, second = decisions.reviewer_items(users["mia"], campaign).filter(via="membership")[:2]
+    with django_assert_num_queries(QUERIES_PER_DECISION):
+        decisions.decide(first, actor=users["mia"], decision="approve", version=first.version)
+    with django_assert_num_queries(QUERIES_PER_DECISION):
+        decisions.decide(second, actor=users["mia"], decision="revoke", justification="gone", version=0)
