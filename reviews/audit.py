@@ -379,7 +379,9 @@ class Report:
         }
 
 
-def _walk(report: Report, *, after: int = 0, prev_hash: str = GENESIS, wanted: set[int] | None = None) -> dict:
+def _walk(
+    report: Report, *, after: int = 0, prev_hash: str = GENESIS, wanted: set[int] | None = None, chunk: int = CHUNK
+) -> dict:
     """Check every event after seq `after` in order; return {seq: stored hash} for the seqs in `wanted`.
 
     Each event must (1) follow its predecessor's seq, (2) carry its predecessor's stored hash as prev_hash
@@ -389,7 +391,7 @@ def _walk(report: Report, *, after: int = 0, prev_hash: str = GENESIS, wanted: s
     key = _key()
     found: dict[int, str] = {}
     expected = after + 1
-    for page in _pages(AuditEvent.objects.all(), after=after):
+    for page in _pages(AuditEvent.objects.all(), after=after, chunk=chunk):
         for pk, seq, created, _actor_id, label, action, otype, oid, camp, data, prev, stored in page:
             problem = None
             if seq != expected:
@@ -425,7 +427,7 @@ def _link_message(prev: str, seq: int) -> str:
     return f"previous-hash link broken ({why}); the previous event #{seq - 1} is not the one it was chained to"
 
 
-def verify(*, checkpoint_dir: Path | str | None = None) -> Report:
+def verify(*, checkpoint_dir: Path | str | None = None, chunk: int = CHUNK) -> Report:
     """Walk the whole chain, then compare it with every signed checkpoint in `checkpoint_dir`."""
     started = time.monotonic()
     directory = Path(checkpoint_dir or settings.AUDIT_CHECKPOINT_DIR)
@@ -434,7 +436,7 @@ def verify(*, checkpoint_dir: Path | str | None = None) -> Report:
     checkpoints = list(_read_checkpoints(directory, read))
     report.checkpoint_files = read.checkpoint_files
     # The chain first, so first_broken is the earliest broken event; checkpoint problems follow.
-    stored = _walk(report, wanted={cp.seq for cp in checkpoints})
+    stored = _walk(report, wanted={cp.seq for cp in checkpoints}, chunk=chunk)
     for p in read.problems:
         report.add(p)
     report.problem_count += read.problem_count - len(read.problems)
