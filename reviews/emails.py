@@ -33,7 +33,7 @@ from connectors.models import Grant, Identity
 from pipeaccess.redact import redact
 from pipeaccess.roles import SECURITY
 
-from .choices import Change, ItemState, RevocationState
+from .choices import Change, DecisionKind, ItemState, RevocationState
 from .models import Campaign, NotificationSettings, OutboundMail, ReviewerProgress, ReviewItem, Revocation
 
 # A risk score from which an item counts as "risky" in mails (connectors.risk scores run 0-100).
@@ -73,14 +73,21 @@ def link(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def _url(name: str, pk: int, fallback: str) -> str:
+    try:
+        return link(reverse(name, args=[pk]))
+    except NoReverseMatch:
+        return link(fallback)
+
+
 def campaign_url(campaign: Campaign) -> str:
-    """The reviewer's items in the campaign; the login page sends an anonymous visitor back here afterwards."""
-    for name in ("reviews:campaign_detail", "reviews:campaign"):
-        try:
-            return link(reverse(name, args=[campaign.pk]))
-        except NoReverseMatch:
-            continue
-    return link(f"/reviews/campaigns/{campaign.pk}/")
+    """The recipient's own items in the campaign; the login page sends an anonymous visitor back here afterwards."""
+    return _url("reviews:review", campaign.pk, f"/reviews/campaigns/{campaign.pk}/")
+
+
+def campaign_admin_url(campaign: Campaign) -> str:
+    """The security team's view of the whole campaign."""
+    return _url("reviews:campaign_detail", campaign.pk, f"/reviews/all/{campaign.pk}/")
 
 
 def person_label(identity: Identity | None) -> str:
@@ -180,10 +187,10 @@ def security_team() -> list[str]:
     return sorted({email.lower() for email in users.values_list("email", flat=True)})
 
 
-def _campaign_ctx(campaign: Campaign) -> dict:
+def _campaign_ctx(campaign: Campaign, *, admin: bool = False) -> dict:
     return {
         "name": clean(campaign.name),
-        "url": campaign_url(campaign),
+        "url": campaign_admin_url(campaign) if admin else campaign_url(campaign),
         "due_at": timezone.localtime(campaign.due_at),
         "id": campaign.pk,
     }
@@ -252,13 +259,26 @@ def queue_escalation(
 ) -> OutboundMail | None:
     """Tell the reviewer's manager (or the fallback reviewer, else the security team) who is overdue and by how much.
 
-    ``outstanding`` defaults to the reviewer's undecided items; pass it when the items were reassigned first.
-    One mail per escalation (keyed on the day of ``escalated_at``), however often this is called.
+    ``outstanding`` defaults to the reviewer's undecided items, including those the escalation reassigned to the
+    recipient (template setting escalate_reassign). One mail per escalated reviewer and recipient, keyed on the day
+    of ``escalated_at``, however often this is called.
     """
     campaign = progress.campaign
     reviewer = progress.reviewer
+    pending = ReviewItem.objects.filter(campaign=campaign, state=ItemState.PENDING)
+    reassigned = 0
+    if progress.escalated_to_id:
+        reassigned = (
+            pending.filter(
+                reviewer=progress.escalated_to_id,
+                decisions__kind=DecisionKind.REASSIGN,
+                decisions__before__reviewer_id=reviewer.pk,
+            )
+            .distinct()
+            .count()
+        )
     if outstanding is None:
-        outstanding = ReviewItem.objects.filter(campaign=campaign, reviewer=reviewer, state=ItemState.PENDING).count()
+        outstanding = pending.filter(reviewer=reviewer).count() + reassigned
     target = progress.escalated_to or _fallback_identity(campaign)
     recipients = [target.email] if target else security_team()
     day = local_day(progress.escalated_at or now)
@@ -268,7 +288,7 @@ def queue_escalation(
         "outstanding": outstanding,
         "campaign": _campaign_ctx(campaign),
         "overdue_days": max(0, ((now or timezone.now()) - campaign.due_at).days),
-        "reassigned": bool((campaign.config or {}).get("escalate_reassign")),
+        "reassigned": reassigned,
     }
     rows = [
         queue(Kind.ESCALATION, email, context=context, day=day, campaign=campaign, extra_key=str(reviewer.pk), now=now)
@@ -345,7 +365,9 @@ def summary(*, now: datetime, campaign: Campaign | None = None) -> dict:
         )
         done = counts["decided"] + counts["gone"]
         percent = round(100 * done / counts["total"]) if counts["total"] else 100
-        completion.append({**_campaign_ctx(c), **counts, "percent": percent, "state": c.get_state_display()})
+        completion.append(
+            {**_campaign_ctx(c, admin=True), **counts, "percent": percent, "state": c.get_state_display()}
+        )
         late = Q(state=ItemState.PENDING) if c.due_at <= now or c.state == "closed" else Q(pk__in=[])
         if c.state == "closed":
             late |= Q(timed_out=True)
@@ -411,7 +433,7 @@ def summary(*, now: datetime, campaign: Campaign | None = None) -> dict:
 def queue_close_summary(campaign: Campaign, *, now: datetime | None = None) -> list[OutboundMail]:
     """The security team's summary of a closed campaign, one mail per member."""
     now = now or timezone.now()
-    context = {"campaign": _campaign_ctx(campaign), "summary": summary(now=now, campaign=campaign)}
+    context = {"campaign": _campaign_ctx(campaign, admin=True), "summary": summary(now=now, campaign=campaign)}
     day = local_day(campaign.closed_at or now)
     rows = [
         queue(Kind.CLOSE_SUMMARY, email, context=context, day=day, campaign=campaign, now=now)

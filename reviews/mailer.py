@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import random
 import smtplib
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,6 +48,9 @@ State = OutboundMail.State
 # pg_advisory_lock(key1, key2): "mail" in ASCII, the row id.
 _LOCK_CLASS = 0x6D61696C
 UNKNOWN_OUTCOME = "Outcome unknown"
+# SQLite: lock files per database; a queued row whose file is busy is retried after LOCK_BUSY_RETRY seconds.
+_LOCK_FILES = 64
+LOCK_BUSY_RETRY = 5.0
 
 
 @dataclass
@@ -85,7 +88,10 @@ def sender_lock(row_id: int) -> Iterator[bool]:
         return
     directory = settings.VAR_DIR / "mail" / "locks"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{row_id}.lock"
+    # A fixed set of lock files per database file (so two databases under one var/ never share a lock):
+    # rows that share a file only wait for each other.
+    database = hashlib.sha256(str(connection.settings_dict["NAME"]).encode()).hexdigest()[:12]
+    path = directory / f"{database}-{row_id % _LOCK_FILES}.lock"
     with open(path, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -170,6 +176,9 @@ def deliver(row_id: int) -> Outcome:
     """Send the row once; see the module docstring for the protocol."""
     with sender_lock(row_id) as held:
         if not held:
+            if OutboundMail.objects.filter(pk=row_id, state=State.QUEUED).exists():
+                # Not claimed yet (another task about to claim it, or a row sharing the lock file): look again soon.
+                return Outcome(f"mail {row_id}: locked by another worker, trying again", retry_in=LOCK_BUSY_RETRY)
             return Outcome(f"mail {row_id}: another worker is sending it")
         claimed = OutboundMail.objects.filter(pk=row_id, state=State.QUEUED).update(
             state=State.SENDING, attempts=F("attempts") + 1
@@ -188,10 +197,6 @@ def deliver(row_id: int) -> Outcome:
         except PermanentError as exc:
             _fail(row, str(exc))
             return Outcome(f"mail {row_id}: failed permanently: {exc}")
-        pause = settings.EMAIL_TEST_PAUSE_AFTER_SEND
-        if pause:
-            # Test-only (EMAIL_TEST_PAUSE_AFTER_SEND): widens the window between acceptance and record.
-            time.sleep(pause)
         with transaction.atomic():
             OutboundMail.objects.filter(pk=row_id, state=State.SENDING).update(
                 state=State.SENT, sent_at=timezone.now(), last_error=""

@@ -194,3 +194,20 @@ def test_a_closed_campaign_gets_its_summary_from_the_tick_if_close_did_not_queue
     row = OutboundMail.objects.filter(kind="close_summary").first()
     assert "0% done - 0 decided, 0 already gone, 0 undecided, 2 timed out of 2" in row.text
     assert "Bob <bob@example.com>: 2 items in Quarterly GitHub review" in row.text
+
+
+def test_an_escalation_that_reassigned_the_items_counts_them_for_the_manager(notification_settings, start):
+    from reviews.decisions import reassign
+    from reviews.models import ReviewItem
+
+    manager = factories.person("manager@example.com", "Mia Manager")
+    bob = factories.person("bob@example.com", "Bob", manager=manager)
+    campaign = factories.campaign(launched_at=start, duration=timedelta(days=3), escalate_reassign=True)
+    factories.items(campaign, bob, 3)
+    progress = factories.escalate(campaign, bob, at=campaign.due_at, to=manager)
+    reassign(ReviewItem.objects.filter(campaign=campaign), to=manager, actor=None, reason="escalated: bob overdue")
+
+    row = emails.queue_escalation(progress)
+
+    assert row.subject.startswith("Overdue access review: Bob <bob@example.com> has 3 items outstanding")
+    assert "3 of the items have been reassigned to you." in row.text

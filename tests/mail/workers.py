@@ -1,0 +1,154 @@
+"""Real `celery worker` processes for the mail tests, on a queue of their own, sending to the test SMTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from kombu import Exchange, Queue
+
+from pipeaccess.celery import app as celery_app
+from tests.cli import ROOT, database_env
+
+START_TIMEOUT = 30
+STOP_TIMEOUT = 10
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def pool_children(self) -> list[int]:
+        """Pids of the prefork pool processes (the ones that run tasks)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+
+@dataclass
+class Workers:
+    queue: str
+    members: list[Worker]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.name}\n{w.output()}" for w in self.members)
+
+    def kill_pool_children(self) -> list[int]:
+        killed = []
+        for worker in self.members:
+            for pid in worker.pool_children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+        return killed
+
+
+@contextlib.contextmanager
+def celery_workers(count: int, log_dir: Path, env: dict[str, str]) -> Iterator[Workers]:
+    """``count`` workers (one task at a time each) consuming a fresh queue, which this process also sends to."""
+    queue = f"test-mail-{uuid.uuid4().hex[:12]}"
+    child_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")},
+        **database_env(),
+        "PIPEACCESS_VAR_DIR": str(settings.VAR_DIR),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": queue,
+        **env,
+    }
+    members: list[Worker] = []
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    try:
+        for number in range(1, count + 1):
+            name = f"mail{number}-{queue}"
+            log = log_dir / f"{name}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and the celery module
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "pipeaccess",
+                        "worker",
+                        "--concurrency",
+                        "1",
+                        "-n",
+                        f"{name}@%h",
+                        "-Q",
+                        queue,
+                        "-l",
+                        "INFO",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--without-heartbeat",
+                    ],
+                    cwd=ROOT,
+                    env=child_env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            members.append(Worker(name, process, log))
+        group = Workers(queue, members)
+        for worker in members:
+            _wait_until_ready(worker, group)
+        yield group
+    finally:
+        celery_app.conf.task_default_queue = previous_queue
+        _stop(members)
+        _delete_queue(queue)
+
+
+def _wait_until_ready(worker: Worker, group: Workers) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if re.search(rf"{re.escape(worker.name)}@\S+ ready\.", worker.output()):
+            return
+        if worker.process.poll() is not None:
+            raise RuntimeError(f"worker {worker.name} exited with {worker.process.returncode}:\n{group.logs()}")
+        time.sleep(0.2)
+    raise RuntimeError(f"worker {worker.name} was not ready after {START_TIMEOUT} s:\n{group.logs()}")
+
+
+def _stop(members: list[Worker]) -> None:
+    for worker in members:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    for worker in members:
+        try:
+            worker.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+            worker.process.wait()
+
+
+def _delete_queue(queue: str) -> None:
+    with celery_app.connection_for_write() as connection:
+        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
+        bound.declare()
+        bound.delete()
+    if not settings.REDIS_URL:
+        control = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"])
+        (control / f"{queue}.exchange").unlink(missing_ok=True)
