@@ -328,8 +328,6 @@ EMAIL_BACKEND = env_str(
 # Transient SMTP errors are retried after 1, 2, 4 … times this (capped at an hour), up to EMAIL_MAX_ATTEMPTS.
 EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 60.0)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
-# Tests only: seconds between the SMTP server's acceptance and the outbox record (crash-window tests).
-EMAIL_TEST_PAUSE_AFTER_SEND = env_float("EMAIL_TEST_PAUSE_AFTER_SEND", 0.0)
 
 if PRODUCTION:
     if not ALLOWED_HOSTS:
