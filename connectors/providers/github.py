@@ -132,7 +132,10 @@ class GitHubConnector(BaseConnector):
         membership = self.http.request("GET", f"/orgs/{login}/memberships/{me}", ok=(200, 404))
         data = membership.data if membership.status == 200 else {}
         owner = data.get("role") == "admin" and data.get("state") == "active"
-        return f"organization {login}, plan {plan}; token user {me} is {'an owner' if owner else 'not an owner'}"
+        summary = f"organization {login}, plan {plan}; token user {me} is {'an owner' if owner else 'not an owner'}"
+        if self.saml:
+            summary += f"; {len(sso_ids(self.http, self.config.api_url, login))} members have a SAML identity"
+        return summary
 
     # --- fetch --------------------------------------------------------------
 

@@ -131,3 +131,10 @@ def test_a_sync_stores_the_sso_id_on_the_account(sim, monkeypatch):
     run = run_sync(conn, connector_factory=sync_factory(FakeTime(1_800_000_000.0)))
     assert run.status == "succeeded", run.error
     assert Account.objects.get(connector=conn, login="ada").attributes["sso_id"] == "ada.lovelace@example.com"
+
+
+def test_the_connection_test_checks_the_saml_identities_too(sim):
+    assert saml_connector(sim.url).test().endswith("; 2 members have a SAML identity")
+    sim.fail_graphql("FORBIDDEN", "Resource not accessible")
+    with pytest.raises(PermissionProblem):
+        saml_connector(sim.url).test()
