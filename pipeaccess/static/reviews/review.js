@@ -162,6 +162,14 @@
       openHelp();
       return;
     }
+    if (event.key === "s") {
+      var signOff = document.getElementById("sign-off-button");
+      if (signOff && !signOff.disabled) {
+        event.preventDefault();
+        signOff.focus();
+      }
+      return;
+    }
     var action = keys[event.key];
     if (!action) return;
     if (!document.getElementById("review-items")) return;
