@@ -318,8 +318,8 @@ class Revoker:
     def _team_level(self, repo: str, slug: str) -> Level | None:
         """The team's level on the repository, from the repository's team list (None: not listed)."""
         for team in self._items(f"/repos/{_repo(repo)}/teams"):
-            if team.get("slug") == slug:
-                return repository_role(team.get("role_name"), team.get("permissions"))[1]
+            if team.get("slug") == slug:  # role_name where sent, else the legacy permission name or the booleans
+                return repository_role(team.get("role_name") or team.get("permission"), team.get("permissions"))[1]
         return None
 
     # --- repositories ------------------------------------------------------------
