@@ -39,6 +39,7 @@ from . import export, risk
 from .choices import GrantKind, Level, ResourceType
 from .models import Account, Grant, Identity, Resource
 
+LEVELS = {level.value: level.label for level in Level}
 GROUP_TYPES = (ResourceType.TEAM, ResourceType.GROUP, ResourceType.ORGANIZATION, ResourceType.INSTANCE)
 
 _GRANT_FIELDS = (
@@ -267,7 +268,7 @@ def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tu
 
 
 def _entry(g: dict, a: dict, codes: list[str], level: int, reviewed: dict, *, through: str | None) -> GrantEntry:
-    codes = risk.ordered(codes)
+    codes = risk.ordered(codes) if codes else []
     context = {
         "level": level,
         "permission": g["entitlement__name"],
@@ -291,16 +292,16 @@ def _entry(g: dict, a: dict, codes: list[str], level: int, reviewed: dict, *, th
             "external_id": g["resource__external_id"],
         },
         permission=g["entitlement__name"],
-        level=Level(level).label,
+        level=LEVELS[level],
         via=g["via"],
         kind=g["entitlement__kind"],
         first_seen=_iso(g["valid_from"]),
         risk=codes,
-        explanations=risk.explain(codes, context=context),
-        score=risk.score(codes),
+        explanations=risk.explain(codes, context=context) if codes else [],
+        score=risk.score(codes) if codes else 0,
         through=through,
         cascades_to=cascade,
-        cascade_level=Level(g["entitlement__cascade_level"] or g["entitlement__level"]).label if cascade else None,
+        cascade_level=LEVELS[g["entitlement__cascade_level"] or g["entitlement__level"]] if cascade else None,
     )
 
 

@@ -200,7 +200,7 @@ class _Snapshot:
 
     def risk(self, holder: int | None, g: dict, *, resource_id: int, level: int, via: str) -> list[str]:
         """Signal codes of a row: HOLDER (an account id, None for a group principal) on RESOURCE_ID at LEVEL."""
-        return self.assess.codes(
+        codes = self.assess.codes(
             self.holders[holder] if holder is not None else None,
             resource_type=self.resources[resource_id]["type"],
             public=resource_id in self.public,
@@ -209,6 +209,7 @@ class _Snapshot:
             kind=g["entitlement__kind"],
             valid_from=g["valid_from"],
         )
+        return list(codes)
 
     def resource_row(self, resource_id: int) -> dict:
         r = self.resources[resource_id]

@@ -25,13 +25,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from .choices import AccountType, GrantKind, IdentityStatus, Level, ResourceType
-from .models import Account, Connector, Grant, GrantRisk, Resource
+from .models import Account, Connector, Entitlement, Grant, GrantRisk, Resource
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +237,29 @@ def team_reached_types(connector: Connector) -> set[str]:
     Counted: grants held by a team or group (not an organization's own base permission), grants held by a group
     account (an LDAP group on a Harbor project), and group memberships that cascade (GitLab).
     """
+    # Three narrow queries rather than one OR: each can use its own index (one OR over joins scans every grant).
     grants = Grant.objects.current().filter(connector=connector)
-    through_groups = grants.filter(
-        (Q(group__isnull=False) & ~Q(group_id=F("resource_id")))
-        | Q(account__type__in=GROUP_ACCOUNT_TYPES)
-        | Q(
-            entitlement__kind=GrantKind.MEMBERSHIP,
-            resource__type__in=(ResourceType.GROUP, ResourceType.TEAM),
-            entitlement__cascade_to__gt="",
-        )
+    pairs = set(
+        grants.filter(group__isnull=False)
+        .exclude(group_id=F("resource_id"))
+        .values_list("resource__type", "entitlement__cascade_to")
+        .distinct()
     )
+    group_accounts = list(
+        Account.objects.filter(connector=connector, type__in=GROUP_ACCOUNT_TYPES).values_list("id", flat=True)
+    )
+    if group_accounts:
+        held = grants.filter(account_id__in=group_accounts)
+        pairs.update(held.values_list("resource__type", "entitlement__cascade_to").distinct())
+    cascading = Entitlement.objects.filter(
+        resource__connector=connector,
+        kind=GrantKind.MEMBERSHIP,
+        resource__type__in=(ResourceType.GROUP, ResourceType.TEAM),
+        cascade_to__gt="",
+    ).filter(Exists(Grant.objects.current().filter(entitlement=OuterRef("pk"))))
+    pairs.update(cascading.values_list("resource__type", "cascade_to").distinct())
     types: set[str] = set()
-    for resource_type, cascade_to in through_groups.values_list("resource__type", "entitlement__cascade_to").distinct():
+    for resource_type, cascade_to in pairs:
         types.add(resource_type)
         types.update(t for t in (cascade_to or "").split(",") if t)
     return types
@@ -270,7 +281,7 @@ def last_reviews(names: Iterable[str]) -> dict[str, datetime]:
 
     wanted, found = set(names), {}
     closed = Campaign.objects.filter(state=CampaignState.CLOSED, closed_at__isnull=False).order_by("-closed_at")
-    for launched_at, config in closed.values_list("launched_at", "config").iterator():
+    for launched_at, config in closed.values_list("launched_at", "config"):
         scope = ((config or {}).get("scope") or {}).get("connectors") or list(wanted)
         for name in wanted.intersection(scope) - found.keys():
             found[name] = launched_at
@@ -300,44 +311,60 @@ class Assessor:
         self.now = now or timezone.now()
         self.bypass_types = frozenset(team_reached_types(connector))
         self.reviewed_at = last_review(connector)
+        # Grants repeat a few shapes (holder signals, resource type, level, kind of via): computed once per shape.
+        self._memo: dict[tuple, tuple[str, ...]] = {}
 
-    def holder(self, account: Mapping) -> tuple[str, list[str]]:
-        return account["type"], account_codes(account, now=self.now)
+    def holder(self, account: Mapping) -> tuple[str, tuple[str, ...]]:
+        return account["type"], tuple(account_codes(account, now=self.now))
+
+    def is_new(self, valid_from: datetime | str | None) -> bool:
+        return self.reviewed_at is not None and valid_from is not None and _when(valid_from) > self.reviewed_at
 
     def codes(
         self,
-        holder: tuple[str, list[str]] | None,
+        holder: tuple[str, tuple[str, ...]] | None,
         *,
         resource_type: str,
         public: bool,
         level: int,
         via: str,
         kind: str,
-        valid_from: datetime | None,
-    ) -> list[str]:
-        """holder: (account type, account codes), None for a group principal."""
-        holder_type, codes = holder if holder else (None, [])
-        codes = [
-            *codes,
-            *grant_codes(
-                level=level,
-                via=via,
-                kind=kind,
-                holder_type=holder_type,
-                resource_type=resource_type,
-                valid_from=valid_from,
-                bypass_types=self.bypass_types,
-                reviewed_at=self.reviewed_at,
-            ),
-        ]
-        if public:
-            codes.append("public")
-        return ordered(codes)
+        valid_from: datetime | None = None,
+        new: bool | None = None,
+    ) -> tuple[str, ...]:
+        """Ordered codes; holder: (account type, account codes), None for a group principal.
+
+        new (appeared since the last review) may be given instead of valid_from, when the query computed it.
+        """
+        new = self.is_new(valid_from) if new is None else new
+        shape = via if via in ADMIN_VIAS or via == "direct" else ""
+        key = (holder, resource_type, public, level >= Level.ADMIN, shape, kind, new)
+        found = self._memo.get(key)
+        if found is None:
+            holder_type, codes = holder if holder else (None, ())
+            codes = [
+                *codes,
+                *grant_codes(
+                    level=level,
+                    via=via,
+                    kind=kind,
+                    holder_type=holder_type,
+                    resource_type=resource_type,
+                    valid_from=None,
+                    bypass_types=self.bypass_types,
+                ),
+            ]
+            if new:
+                codes.append("new_since_review")
+            if public:
+                codes.append("public")
+            found = self._memo[key] = tuple(ordered(codes))
+        return found
 
 
 def _refresh(connector: Connector, now: datetime) -> dict:
     assess = Assessor(connector, now=now)
-    accounts: dict[int, tuple[str, list[str]]] = {
+    accounts: dict[int, tuple[str, tuple[str, ...]]] = {
         a["id"]: assess.holder(a)
         for a in Account.objects.filter(connector=connector).values(*ACCOUNT_FIELDS).iterator(chunk_size=BATCH)
     }
@@ -362,20 +389,25 @@ def _refresh(connector: Connector, now: datetime) -> dict:
         stale = [row[0] for row in changed if row[0] in existing]
         if stale:
             GrantRisk.objects.filter(grant_id__in=stale).delete()
-        GrantRisk.objects.bulk_create(
-            [GrantRisk(grant_id=gid, connector=connector, codes=codes, score=value) for gid, codes, value in changed],
-            batch_size=BATCH,
-        )
+        _insert(connector, changed)
         counts["written"] += len(changed)
 
+    # "Appeared since the last review" is compared in SQL: no date-time per row to read and parse.
+    new = (
+        ExpressionWrapper(Q(valid_from__gt=assess.reviewed_at), output_field=BooleanField())
+        if assess.reviewed_at is not None
+        else Value(False)
+    )
     grants = (
         Grant.objects.current()
         .filter(connector=connector)
         .order_by("id")
-        .values_list("id", "account_id", "resource_id", "via", "valid_from", "entitlement__level", "entitlement__kind")
+        .annotate(new=new)
+        .values_list("id", "account_id", "resource_id", "via", "new", "entitlement__level", "entitlement__kind")
     )
+    written: dict[tuple[str, ...], tuple[str, int]] = {}  # codes -> (stored form, score)
     chunk: list[tuple[int, str, int]] = []
-    for gid, account_id, resource_id, via, valid_from, level, kind in grants.iterator(chunk_size=BATCH):
+    for gid, account_id, resource_id, via, is_new, level, kind in grants.iterator(chunk_size=BATCH):
         resource_type, public = resources[resource_id]
         codes = assess.codes(
             accounts[account_id] if account_id else None,
@@ -384,11 +416,13 @@ def _refresh(connector: Connector, now: datetime) -> dict:
             level=level,
             via=via,
             kind=kind,
-            valid_from=valid_from,
+            new=bool(is_new),
         )
         counts["grants"] += 1
         counts["flagged"] += bool(codes)
-        chunk.append((gid, stored(codes), score(codes)))
+        if codes not in written:
+            written[codes] = (stored(codes), score(codes))
+        chunk.append((gid, *written[codes]))
         if len(chunk) >= BATCH:
             flush(chunk)
             chunk = []
@@ -397,6 +431,25 @@ def _refresh(connector: Connector, now: datetime) -> dict:
     # Rows of grants that are no longer current (closed by this sync).
     counts["removed"], _ = GrantRisk.objects.filter(connector=connector, grant__removed_run__isnull=False).delete()
     return counts
+
+
+def _insert(connector: Connector, rows: list[tuple[int, str, int]]) -> None:
+    """Insert (grant id, codes, score) rows: COPY on PostgreSQL (a first refresh writes every grant), else bulk."""
+    if connection.vendor != "postgresql":
+        GrantRisk.objects.bulk_create(
+            [GrantRisk(grant_id=gid, connector=connector, codes=codes, score=value) for gid, codes, value in rows],
+            batch_size=BATCH,
+        )
+        return
+    table = GrantRisk._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} (grant_id, connector_id, codes, score) FROM STDIN"  # noqa: S608 - from model metadata
+        ) as copy,
+    ):
+        for gid, codes, value in rows:
+            copy.write_row((gid, connector.pk, codes, value))
 
 
 def refresh_all(*, now: datetime | None = None) -> dict[str, dict]:

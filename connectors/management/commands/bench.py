@@ -1,4 +1,4 @@
-"""bench: the GitHub, Harbor and GitLab benchmarks (connectors/bench*.py); `make bench` runs them all."""
+"""bench: the GitHub, Harbor, GitLab and people benchmarks (connectors/bench*.py); `make bench` runs them all."""
 
 from dataclasses import fields, replace
 from pathlib import Path
@@ -8,10 +8,15 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from connectors import bench, bench_github, bench_gitlab, bench_harbor
+from connectors import bench, bench_github, bench_gitlab, bench_harbor, bench_people
 
-SYSTEMS = ("github", "harbor", "gitlab")
-REPORTS = {"github": "github-foundation.json", "harbor": "harbor-registry.json", "gitlab": "gitlab-groups.json"}
+SYSTEMS = ("github", "harbor", "gitlab", "people")
+REPORTS = {
+    "github": "github-foundation.json",
+    "harbor": "harbor-registry.json",
+    "gitlab": "gitlab-groups.json",
+    "people": "people-access.json",
+}
 
 
 class Command(BaseCommand):
@@ -56,6 +61,7 @@ class Command(BaseCommand):
             "github": (bench_github, bench_github.SMALL if small else bench_github.FOUNDATION),
             "harbor": (bench_harbor, bench_harbor.SMALL if small else bench_harbor.REGISTRY),
             "gitlab": (bench_gitlab, bench_gitlab.SMALL if small else bench_gitlab.GITLAB),
+            "people": (bench_people, bench_people.SMALL if small else bench_people.PEOPLE),
         }
         try:
             if bench.ensure_postgres_database(connection.settings_dict):
