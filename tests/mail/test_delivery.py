@@ -165,3 +165,16 @@ def test_the_tick_reports_rows_whose_worker_died(row, smtp, smtp_settings):
 
     assert mailer.recover() == {"requeued": 0, "interrupted": 1}
     assert _refresh(row).state == State.FAILED and smtp.messages == []
+
+
+def test_without_an_smtp_host_mails_are_written_to_files_for_the_demo(row, settings, tmp_path):
+    # What settings choose when EMAIL_HOST is empty (the demo): Django's file backend under var/mail/sent/.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+
+    mailer.deliver(row.pk)
+
+    (written,) = tmp_path.iterdir()
+    content = written.read_text()
+    assert f"Message-ID: {row.message_id}" in content and "To: bob@example.com" in content
+    assert _refresh(row).state == State.SENT

@@ -61,17 +61,38 @@ def test_launch_mail_escapes_names_in_html_and_keeps_text_plain(hostile_campaign
     assert row.subject.startswith("Access review: 3 items to review in Review <script>")
 
 
-def test_a_ten_kilobyte_name_is_shortened_in_every_part(notification_settings):
-    reviewer = factories.person("bob@example.com", HUGE)
-    campaign = factories.campaign(name=HUGE)
-    factories.items(campaign, reviewer, 1, holder=HUGE)
+def test_names_as_long_as_the_inventory_stores_are_shortened_in_every_part(notification_settings):
+    # The columns bound synced names (200-300 characters); a mail shows at most NAME_LIMIT of each.
+    reviewer = factories.person("bob@example.com", "B" * 200)
+    campaign = factories.campaign(name="C" * 300)
+    factories.items(campaign, reviewer, 1, holder="H" * 300)
 
     (row,) = emails.queue_launch(campaign)
 
     assert len(row.subject) <= emails.SUBJECT_LIMIT
-    assert "A" * (emails.NAME_LIMIT - 1) + "…" in row.text
-    assert "A" * emails.NAME_LIMIT not in row.text and "A" * emails.NAME_LIMIT not in row.html
-    assert len(row.html) < 10_000
+    assert "C" * (emails.NAME_LIMIT - 1) + "…" in row.text
+    assert "C" * emails.NAME_LIMIT not in row.text and "C" * emails.NAME_LIMIT not in row.html
+
+
+def test_a_ten_kilobyte_error_text_is_shortened(hostile_campaign):
+    campaign, reviewer, _ = hostile_campaign
+    (item,) = factories.items(campaign, reviewer, 1)
+    rev = Revocation.objects.create(
+        key="rev-huge",
+        item=item,
+        grant_key=item.grant_key,
+        connector=item.connector,
+        action="remove user from acme/repo",
+        state=RevocationState.FAILED,
+        last_error=f"{SCRIPT}{HUGE}",
+        created=timezone.now(),
+    )
+
+    (row, _) = emails.queue_revocation_failed(rev)
+
+    _assert_safe(row)
+    assert "A" * 499 not in row.text and "A" * 400 in row.text
+    assert len(row.text) < 3_000 and len(row.html) < 6_000
 
 
 def test_escalation_digest_and_summaries_are_safe_too(hostile_campaign):
