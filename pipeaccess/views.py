@@ -80,14 +80,15 @@ def dashboard(*, now) -> dict:
 
 
 BAR_HEIGHT = 22
-LABEL_WIDTH = 210
-CHART_WIDTH = 560
+# Sized for a dashboard panel (about 22rem): the SVG's 12px text stays about 12px on screen.
+LABEL_WIDTH = 170
+CHART_WIDTH = 360
 
 
 def _bars(rows: list[tuple[str, int, str]]) -> dict:
     """Geometry of a horizontal bar chart (label, value, colour) for an inline SVG drawn by the template."""
     biggest = max((n for _label, n, _colour in rows), default=0) or 1
-    span = CHART_WIDTH - LABEL_WIDTH - 50
+    span = CHART_WIDTH - LABEL_WIDTH - 40
     bars = [
         {
             "label": label,
@@ -103,7 +104,7 @@ def _bars(rows: list[tuple[str, int, str]]) -> dict:
     return {"bars": bars, "height": len(rows) * BAR_HEIGHT, "width": CHART_WIDTH, "label_width": LABEL_WIDTH}
 
 
-PLOT_W, PLOT_H = 520, 160
+PLOT_W, PLOT_H = 300, 120
 
 
 def _progress_chart(ids: list[int], campaigns: list, *, now) -> dict | None:

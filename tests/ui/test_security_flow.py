@@ -4,6 +4,7 @@ The upstream is a GitHub simulator on loopback whose members and teams carry hos
 shows them must show them as text and run no script (the `page` fixture fails the test on any dialog, page
 error or console error, CSP violations included).
 """
+# ruff: noqa: F811 - campaign fixtures come from tests/reviews/conftest.py and are used by name
 
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from connectors.choices import SyncStatus
 from connectors.models import Account, Connector, Resource
 from pipeaccess.celery import app
+from tests.reviews.conftest import inventory, launched, make_template, people, users  # noqa: F401
 from tests.views.pipeline import HOSTILE_LOGINS, HOSTILE_TEAM_NAME, TEN_KB_LOGIN, github_simulator, small_org
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,8 +145,11 @@ def test_auditors_browse_the_same_pages_without_forms(page, login_as, auditor_us
 
 
 def test_the_dashboard_reads_on_a_phone_and_is_photographed(
-    page, login_as, security_user, hostile_sim, monkeypatch, eager_celery, tmp_path
+    page, login_as, hostile_sim, monkeypatch, tmp_path, inventory, launched, users
 ):
+    """Set PIPEACCESS_SCREENSHOTS=1 (make screenshots) to write pipeaccess/static/docs/dashboard.png for the README."""
+    from connectors.sync import run_sync
+    from reviews.decisions import decide
     from tests.connectors.helpers import add_simulated_connector
 
     connector = add_simulated_connector(
@@ -156,13 +161,20 @@ def test_the_dashboard_reads_on_a_phone_and_is_photographed(
         token=hostile_sim.token,
         org="acme",
     )
-    from connectors.sync import run_sync
-
     assert run_sync(connector).status == SyncStatus.SUCCEEDED
-    login_as(security_user)
+    campaign = launched(name="Quarterly pipeline review")
+    launched(name="Registry robots")
+    for item in campaign.items.filter(reviewer__email="mia@acme.test")[:3]:
+        decide(item, actor=users["mia"], decision="approve", justification="needed for releases")
+    from reviews.choices import RevocationState as S
+    from tests.views.test_dashboard import add_revocations
+
+    add_revocations(connector, [S.AWAITING_APPROVAL, S.QUEUED, S.DONE, S.VERIFIED, S.VERIFIED, S.FAILED, S.DRY_RUN])
+    login_as(users["sam"])
     page.goto("/")
     assert page.get_by_role("heading", name="Risk across connectors").is_visible()
     assert page.locator("svg.bars rect.fill").count() >= 1
+    assert page.get_by_role("link", name="Quarterly pipeline review").is_visible()
     target = SCREENSHOT_DIR if os.environ.get("PIPEACCESS_SCREENSHOTS") else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / "dashboard.png"), full_page=True)
