@@ -57,3 +57,9 @@ bench: venv
 # The same at a tenth of the size, to check the bench itself.
 bench-small: venv
 	$(BENCH_ENV) $(BIN)/python manage.py bench --small $(BENCH_ARGS)
+
+.PHONY: screenshots
+
+# The README's screenshots (pipeaccess/static/docs/*.png), taken by the browser tests in headless Chromium.
+screenshots: venv
+	PIPEACCESS_SCREENSHOTS=1 $(BIN)/python -m pytest tests/ui
