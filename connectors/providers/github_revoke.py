@@ -189,7 +189,7 @@ class Revoker:
             after = self._read(path) or {}
             if after.get("state") == "active" and after.get("role") == "member":
                 return RevocationResult(Outcome.REVOKED, f"{login} is now a member of {org}, no longer an owner")
-            return _unchanged(f"{login} is still {after.get('role') or 'not'} a member of {org}")
+            return _unchanged(f"{login}'s role in {org} is {after.get('role') or 'unknown'}, not member")
         if self.http.request("DELETE", path, ok=(204, 404)).status == 404:
             return self._absent(grant, f"{login} is no longer a member of {org}")
         after = self._read(path)
@@ -252,7 +252,7 @@ class Revoker:
                 )
             owner = (self._read(f"/orgs/{_q(org)}/memberships/{_q(login)}") or {}).get("role") == "admin"
             why = " (GitHub reports organization owners as maintainers of every team they are in)" if owner else ""
-            return _unchanged(f"{login} is still {after.get('role') or 'not'} a maintainer of team {slug}{why}")
+            return _unchanged(f"{login}'s role in team {slug} is {after.get('role') or 'unknown'}, not member{why}")
         if self.http.request("DELETE", path, ok=(204, 404)).status == 404:
             child = self._child_team_with(org, slug, login)
             if child:

@@ -389,3 +389,11 @@ def test_downgrades_through_the_inventory_show_as_changed_at_the_next_sync(inven
     assert (member.via, member.entitlement.name, member.entitlement.level) == ("membership", "member", Level.READ)
     lowered = current(key=collaborator.key)
     assert (lowered.entitlement.name, lowered.entitlement.level) == ("write", Level.WRITE)
+
+
+def test_an_owner_stays_a_team_maintainer_and_the_failure_says_why(sim, conn, records):
+    target = grant(records, "olivia", "acme/team/platform")
+    assert target.permission == "maintainer"  # GitHub reports owners as maintainers
+    result = conn.revoke(target, downgrade_to=Level.READ)
+    assert result.outcome == Outcome.FAILED
+    assert "organization owners as maintainers" in result.message
