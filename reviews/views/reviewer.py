@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, F, Max, Prefetch, Q, Value, When, Window
+from django.db.models import Case, CharField, Count, F, Max, Q, Value, When, Window
 from django.db.models.functions import Coalesce, NullIf
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
@@ -50,15 +50,26 @@ def _status_of(exc: Exception) -> int:
     return 400
 
 
-def _history():
-    return Decision.objects.select_related("to").order_by("created", "id")
+def _histories(item_ids) -> dict[int, list[Decision]]:
+    """Each item's history (decisions, comments, delegations), oldest first: one query for a whole page."""
+    history: dict[int, list[Decision]] = {pk: [] for pk in item_ids}
+    for entry in Decision.objects.filter(item_id__in=list(item_ids)).select_related("to").order_by("created", "id"):
+        history[entry.item_id].append(entry)
+    return history
 
 
 def _row_queryset(items):
-    """Items with what a row shows, in a fixed number of queries per page."""
-    return items.select_related("connector", "subject", "campaign").prefetch_related(
-        Prefetch("decisions", queryset=_history())
-    )
+    """Items with what a row shows (history comes from _histories)."""
+    return items.select_related("connector", "subject", "campaign")
+
+
+def _urls(campaign_pk: int) -> dict[str, str]:
+    """Reversed once per response: the row template needs four URLs per item."""
+    marker = "987654321"
+    return {
+        name: reverse(f"reviews:{name}", args=[campaign_pk, int(marker)]).replace(marker, "{}")
+        for name in ("decide", "undo", "comment", "item")
+    }
 
 
 def _my_items(request, pk: int):
@@ -110,17 +121,21 @@ def _risk_words(item: ReviewItem, signals: dict[str, str]) -> list[str]:
     return list(explain(codes, context=context))
 
 
-def _decorate(items, signals: dict[str, str], *, group: str) -> list[ReviewItem]:
-    """Attach what the template shows but cannot compute (risk sentences, group headers)."""
+def _decorate(items, signals: dict[str, str], *, group: str, history=None) -> list[ReviewItem]:
+    """Attach what the template shows but cannot compute (risk sentences, history, URLs, group headers)."""
     rows = list(items)
+    if history is None:
+        history = _histories([item.pk for item in rows])
+    urls = _urls(rows[0].campaign_id) if rows else {}
     previous_key = None
     for item in rows:
+        item.urls = {name: url.format(item.pk) for name, url in urls.items()}
         item.risk_words = _risk_words(item, signals)
         item.level_label = Level(item.level).label
         item.previous_level_label = Level(item.previous_level).label if item.previous_level else ""
         item.downgrade_choices = [lvl.label for lvl in Level if lvl < item.level]
-        item.comments = [d for d in item.decisions.all() if d.kind == "comment"]
-        item.history = list(item.decisions.all())
+        item.history = history.get(item.pk, [])
+        item.comments = [d for d in item.history if d.kind == "comment"]
         if group == "resource":
             key = (item.connector_id, item.resource_path)
             label = f"{item.connector.name}: {item.resource_path}"
@@ -205,10 +220,13 @@ def _page_context(request, campaign, mine, params) -> dict:
     values = form.values()
     group = values["group"] or "person"
     selected = form.apply(mine)
-    ordered = _row_queryset(_ordered(selected, group))
-    paginator = Paginator(ordered, values["per_page"] or 50)
+    # The window ordering runs over ids only; the page's rows are then read by id (a narrow sort, then a
+    # primary-key lookup, instead of sorting every wide row of the reviewer's items).
+    paginator = Paginator(_ordered(selected, group).values_list("pk", flat=True), values["per_page"] or 50)
     page = paginator.get_page(params.get("page"))
-    items = _decorate(page.object_list, signals, group=group)
+    ids = list(page.object_list)
+    by_id = {item.pk: item for item in _row_queryset(ReviewItem.objects.filter(pk__in=ids))}
+    items = _decorate([by_id[pk] for pk in ids if pk in by_id], signals, group=group)
     keep = {k: v for k, v in params.items() if k != "page" and v}
     progress = _progress(mine)
     signed_off = ReviewerProgress.objects.filter(
@@ -247,10 +265,20 @@ def review(request, pk: int):
     return render(request, "reviews/review.html", context)
 
 
-def _row_response(request, item: ReviewItem, *, error: str = "", status: int = 200, intent: str = "", note: str = ""):
-    """The item's row as the page shows it now, with the outcome of the request."""
+def _row_response(
+    request, item: ReviewItem, *, error="", status=200, intent="", note="", current: ReviewItem | None = None
+):
+    """The item's row as the page shows it now, with the outcome of the request.
+
+    `current` is the item as reviews.decisions returned it, when the caller has it (no need to read it again).
+    """
     mine = _my_items(request, item.campaign_id)
-    fresh = _row_queryset(mine).filter(pk=item.pk).first()
+    if current is not None:
+        fresh = current if current.reviewer_id == item.reviewer_id else None
+        if fresh is not None:
+            fresh.connector, fresh.subject = item.connector, item.subject
+    else:
+        fresh = _row_queryset(mine).filter(pk=item.pk).first()
     if fresh is not None:
         (fresh,) = _decorate([fresh], risk_signals(), group="none")
         fresh.group_label = ""
@@ -307,12 +335,12 @@ def decide(request, pk: int, item_pk: int):
         note = f"Delegated to {to}."
     elif decided.reviewer_id != item.reviewer_id:
         note = "Approved at this stage; it goes on to the next reviewer."
-    return _answer(request, item, note=note)
+    return _answer(request, item, note=note, current=decided)
 
 
-def _answer(request, item, *, error: str = "", status: int = 200, intent: str = "", note: str = ""):
+def _answer(request, item, *, error: str = "", status: int = 200, intent: str = "", note: str = "", current=None):
     if _is_htmx(request):
-        return _row_response(request, item, error=error, status=status, intent=intent, note=note)
+        return _row_response(request, item, error=error, status=status, intent=intent, note=note, current=current)
     if error:
         messages.error(request, f"{item.holder_label} on {item.resource_path}: {error}")
     elif note:
@@ -325,10 +353,10 @@ def _answer(request, item, *, error: str = "", status: int = 200, intent: str = 
 def undo(request, pk: int, item_pk: int):
     item = _item_for_reviewer(request, pk, item_pk)
     try:
-        decisions.undo(item, actor=request.user)
+        undone = decisions.undo(item, actor=request.user)
     except decisions.DecisionError as exc:
         return _answer(request, item, error=str(exc), status=_status_of(exc))
-    return _answer(request, item)
+    return _answer(request, item, current=undone)
 
 
 @login_required
