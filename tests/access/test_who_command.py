@@ -114,3 +114,12 @@ def test_csv_export_has_identity_and_risk_columns(scenario):
     assert (bob["identity"], bob["risk"]) == ("bob@acme.test", "leaver;privileged;direct_bypass")
     team = next(r for r in rows if r["account_login"] == "acme/team/eng")
     assert (team["identity"], team["risk"]) == ("", "")
+
+
+def test_who_person_finds_a_person_by_another_email(scenario):
+    _, _, alice, _ = scenario
+    alice.other_emails = ["a.example@old.test"]
+    alice.save()
+    result = manage("access", "who", "--person", "A.Example@old.test", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["person"]["email"] == "alice@acme.test"
