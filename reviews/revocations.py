@@ -20,6 +20,7 @@ and first asks the upstream (``is_present``) whether the grant is still there, s
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -587,7 +588,7 @@ class Throttle:
     """The write rate of one connector, shared by every worker: REVOCATION_RATE_LIMIT writes per period.
 
     Time is cut into slots one interval wide; each write (any request but GET) first reserves the next free
-    slot with an atomic cache add (Redis in production) and waits for it to begin.
+    slot that has not begun, with an atomic cache add (Redis in production), and waits for it to begin.
     """
 
     def __init__(self, connector_id: int):
@@ -600,7 +601,7 @@ class Throttle:
     def next_free(self, now: float | None = None) -> float:
         """When the next write could go out (epoch seconds), without reserving it."""
         now = time.time() if now is None else now
-        slot = int(now / self.interval)
+        slot = math.ceil(now / self.interval)
         # Looking further than a task would sleep tells nothing more: it comes back later anyway.
         horizon = int((now + settings.REVOCATION_THROTTLE_MAX_SLEEP) / self.interval) + 1
         while slot <= horizon and cache.get(self._key(slot)) is not None:
@@ -610,7 +611,9 @@ class Throttle:
     def reserve(self) -> float:
         """Reserve the next free slot; returns when it begins."""
         now = time.time()
-        slot = int(now / self.interval)
+        # Writes go out at slot boundaries only (never in a slot already begun): two writes of one connector
+        # are always at least one interval apart, whichever workers send them.
+        slot = math.ceil(now / self.interval)
         timeout = int(self.interval * 2) + 60
         while not cache.add(self._key(slot), 1, timeout=timeout):
             slot += 1

@@ -88,7 +88,8 @@ def one_of_each_kind(connector, provider) -> list[Grant]:
             getattr(grant.account, "type", "group"),
             grant.resource.type,
         )
-        own = grant.via in ("org_admin", "org_owner") or getattr(grant.account, "login", "") in ("admin", "olivia")
+        login = getattr(grant.account, "login", "")
+        own = grant.via in ("org_admin", "org_owner") or login in ("admin", "olivia", connector.options.get("username"))
         if own or shape in seen or holder in holders or provider.cannot_revoke(grant_target(grant)) is not None:
             continue
         seen.add(shape)

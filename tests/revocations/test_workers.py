@@ -215,8 +215,8 @@ def test_revocations_against_one_connector_keep_to_its_rate_across_workers(worke
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     interval = 1 / 5
     assert len(times) == 6
-    # Each send waits for its own slot of the rate; a little of the slot's start is eaten by the read before.
-    assert min(gaps) > interval * 0.75, gaps
+    # Each write waits for a slot of its own that has not begun: writes are one interval apart or more.
+    assert min(gaps) > interval * 0.9, gaps
     assert times[-1] - times[0] >= 5 * interval * 0.9, gaps
     received = [len(w.received()) for w in workers.members]
     assert all(received), workers.logs()  # both workers sent some
