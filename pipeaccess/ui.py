@@ -49,6 +49,9 @@ def security_or_auditor(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method not in {"GET", "HEAD"}:
+            from .auth_audit import record_denied
+
+            record_denied(request, reason="read-only page", view=view.__name__)
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

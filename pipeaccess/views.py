@@ -26,14 +26,14 @@ CHART_DAYS = 30
 @login_required
 def home(request):
     roles = roles_of(request.user)
+    described = [(role, DESCRIPTIONS[role]) for role in sorted(roles)]
     if roles & {SECURITY, AUDITOR}:
-        return render(request, "home.html", dashboard(now=timezone.now()))
+        return render(request, "home.html", {**dashboard(now=timezone.now()), "roles": described})
     if REVIEWER in roles:
         try:
             return redirect(reverse("reviews:my_reviews"))
         except NoReverseMatch:
             pass
-    described = [(role, DESCRIPTIONS[role]) for role in sorted(roles)]
     return render(request, "welcome.html", {"roles": described})
 
 
