@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -254,20 +254,11 @@ def queue_reminder(
     return queue(Kind.REMINDER, reviewer.email, context=context, day=day, campaign=campaign, now=now)
 
 
-def queue_escalation(
-    progress: ReviewerProgress, *, outstanding: int | None = None, now: datetime | None = None
-) -> OutboundMail | None:
-    """Tell the reviewer's manager (or the fallback reviewer, else the security team) who is overdue and by how much.
-
-    ``outstanding`` defaults to the reviewer's undecided items, including those the escalation reassigned to the
-    recipient (template setting escalate_reassign). One mail per escalated reviewer and recipient, keyed on the day
-    of ``escalated_at``, however often this is called.
-    """
-    campaign = progress.campaign
+def _escalation_entry(progress: ReviewerProgress, pending, outstanding: int | None = None) -> dict:
     reviewer = progress.reviewer
-    pending = ReviewItem.objects.filter(campaign=campaign, state=ItemState.PENDING)
     reassigned = 0
     if progress.escalated_to_id:
+        # Items the escalation moved to the recipient (template setting escalate_reassign) still count.
         reassigned = (
             pending.filter(
                 reviewer=progress.escalated_to_id,
@@ -279,21 +270,69 @@ def queue_escalation(
         )
     if outstanding is None:
         outstanding = pending.filter(reviewer=reviewer).count() + reassigned
-    target = progress.escalated_to or _fallback_identity(campaign)
-    recipients = [target.email] if target else security_team()
-    day = local_day(progress.escalated_at or now)
-    context = {
-        "recipient": clean(target.name) if target else "",
+    return {
         "reviewer": person_label(reviewer),
+        "name": clean(reviewer.name),
+        "email": reviewer.email,
         "outstanding": outstanding,
-        "campaign": _campaign_ctx(campaign),
-        "overdue_days": max(0, ((now or timezone.now()) - campaign.due_at).days),
         "reassigned": reassigned,
     }
-    rows = [
-        queue(Kind.ESCALATION, email, context=context, day=day, campaign=campaign, extra_key=str(reviewer.pk), now=now)
-        for email in recipients
-    ]
+
+
+def queue_escalation(
+    progress: ReviewerProgress, *, outstanding: int | None = None, now: datetime | None = None
+) -> OutboundMail | None:
+    """Tell the reviewer's manager (or the fallback reviewer, else the security team) who is overdue and by how much.
+
+    One mail per (recipient, campaign, day of ``escalated_at``) names every reviewer of the campaign escalated to
+    that recipient that day. A reviewer escalated after that mail was queued gets a mail of their own (key plus
+    the reviewer's id), so nobody is left out and nothing is sent twice however often this is called.
+    ``outstanding`` overrides the count for ``progress``'s reviewer (default: their undecided items, including
+    those reassigned to the recipient).
+    """
+    campaign = progress.campaign
+    target = progress.escalated_to or _fallback_identity(campaign)
+    recipients = [target.email] if target else security_team()
+    moment = progress.escalated_at or now or timezone.now()
+    day = local_day(moment)
+    day_start = timezone.make_aware(datetime.combine(day, time.min))
+    group = ReviewerProgress.objects.filter(
+        campaign=campaign,
+        escalated_at__gte=day_start,
+        escalated_at__lt=day_start + timedelta(days=1),
+        escalated_to=progress.escalated_to_id,
+        signed_off_at__isnull=True,
+    ).select_related("reviewer")
+    members = {p.pk: p for p in group} | {progress.pk: progress}
+    pending = ReviewItem.objects.filter(campaign=campaign, state=ItemState.PENDING)
+    entries = sorted(
+        (_escalation_entry(p, pending, outstanding if p.pk == progress.pk else None) for p in members.values()),
+        key=lambda e: e["email"],
+    )
+    entries = [e for e in entries if e["outstanding"] or e["email"] == progress.reviewer.email]
+    rows = []
+    for email in recipients:
+        extra = ""
+        existing = OutboundMail.objects.filter(key=mail_key(Kind.ESCALATION, email, campaign, day)).first()
+        named = entries
+        if existing is not None:
+            named = [e for e in entries if f"<{e['email']}>" not in existing.text]
+            if not any(e["email"] == progress.reviewer.email for e in named):
+                existing.fresh = False
+                rows.append(existing)
+                continue
+            extra = str(progress.reviewer_id)
+        context = {
+            "recipient": clean(target.name) if target else "",
+            "entries": named,
+            "total": sum(e["outstanding"] for e in named),
+            "reassigned": sum(e["reassigned"] for e in named),
+            "campaign": _campaign_ctx(campaign),
+            "overdue_days": max(0, (moment - campaign.due_at).days),
+        }
+        rows.append(
+            queue(Kind.ESCALATION, email, context=context, day=day, campaign=campaign, extra_key=extra, now=now)
+        )
     return rows[0] if rows else None
 
 

@@ -108,7 +108,7 @@ def test_escalation_digest_and_summaries_are_safe_too(hostile_campaign):
     for row in [escalation, digest, *summaries]:
         _assert_safe(row)
     assert escalation.recipient == "manager@example.com"
-    assert "3 items are still undecided" in escalation.text
+    assert "<bob@example.com>: 3 items still undecided" in escalation.text
     assert "<script>alert('x')</script>" in escalation.text
     assert {row.recipient for row in summaries} == {"sec1@example.com", "sec2@example.com"}
     assert "100% done - 3 decided" not in summaries[0].text  # timed-out items do not count as decided

@@ -211,3 +211,29 @@ def test_an_escalation_that_reassigned_the_items_counts_them_for_the_manager(not
 
     assert row.subject.startswith("Overdue access review: Bob <bob@example.com> has 3 items outstanding")
     assert "3 of the items have been reassigned to you." in row.text
+
+
+def test_reviewers_escalated_to_the_same_manager_on_one_day_share_one_mail(notification_settings, start):
+    manager = factories.person("manager@example.com", "Mia Manager")
+    bob = factories.person("bob@example.com", "Bob", manager=manager)
+    eve = factories.person("eve@example.com", "Eve", manager=manager)
+    kim = factories.person("kim@example.com", "Kim", manager=manager)
+    campaign = factories.campaign(launched_at=start, duration=timedelta(days=3))
+    for reviewer, count in ((bob, 2), (eve, 1), (kim, 4)):
+        factories.items(campaign, reviewer, count)
+    at = campaign.due_at + timedelta(hours=1)
+    first = [factories.escalate(campaign, r, at=at, to=manager) for r in (bob, eve)]
+
+    rows = [emails.queue_escalation(p) for p in first]
+    # Kim is escalated later the same day, after the mail naming Bob and Eve was queued.
+    kim_progress = factories.escalate(campaign, kim, at=at + timedelta(hours=2), to=manager)
+    late = emails.queue_escalation(kim_progress)
+    again = [emails.queue_escalation(p) for p in first]
+
+    assert rows[0].pk == rows[1].pk and all(r.pk == rows[0].pk for r in again)
+    assert emails.queue_escalation(kim_progress).pk == late.pk
+    assert rows[0].subject.startswith("Overdue access review: 2 reviewers have 3 items outstanding")
+    assert "- Bob <bob@example.com>: 2 items" in rows[0].text and "- Eve <eve@example.com>: 1 item " in rows[0].text
+    assert late.pk != rows[0].pk and late.key.endswith(f":{kim.pk}")
+    assert "<kim@example.com>: 4 items" in late.text and "bob@" not in late.text
+    assert OutboundMail.objects.filter(kind="escalation").count() == 2
