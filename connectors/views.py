@@ -78,6 +78,25 @@ def _form_errors_from(form, exc: Exception) -> None:
     form.add_error(None, redact(str(exc)))
 
 
+def _kinds_help(only: str | None = None) -> list[dict]:
+    """What each kind of connector needs, shown beside the form."""
+    kinds = []
+    for kind, (label, _path) in KINDS.items():
+        if only and kind != only:
+            continue
+        cls = connector_class(kind)
+        kinds.append(
+            {
+                "kind": kind,
+                "label": label,
+                "default_base_url": cls.default_base_url,
+                "options": [(name, spec) for name, spec in cls.option_specs.items()],
+                "secrets": cls.secret_names,
+            }
+        )
+    return kinds
+
+
 @security_only
 def connector_add(request):
     if request.method == "POST":
@@ -109,7 +128,7 @@ def connector_add(request):
         form.scrub_secrets()
     else:
         form = ConnectorAddForm()
-    return render(request, "connectors/form.html", {"form": form, "connector": None})
+    return render(request, "connectors/form.html", {"form": form, "connector": None, "kinds": _kinds_help()})
 
 
 @security_only
@@ -138,7 +157,11 @@ def connector_edit(request, name):
         form.scrub_secrets()
     else:
         form = ConnectorSettingsForm(initial=edit_initial(connector))
-    return render(request, "connectors/form.html", {"form": form, "connector": connector})
+    return render(
+        request,
+        "connectors/form.html",
+        {"form": form, "connector": connector, "kinds": _kinds_help(connector.kind)},
+    )
 
 
 @require_POST
