@@ -73,3 +73,52 @@ def test_launch_escalation_and_close_through_the_campaign_code(
     assert sent[("close_summary", "sec@acme.test")] == 1
     summary = next(m for m in mail.outbox if m.extra_headers["X-PipeAccess-Kind"] == "close_summary")
     assert f'The access review "{campaign.name}" is closed.' in summary.body
+
+
+def test_the_weekly_summary_reports_revocations_reappeared_access_and_new_risky_grants(
+    make_template,  # noqa: F811 - fixture
+    inventory,  # noqa: F811 - fixture
+):
+    from connectors.models import Grant
+    from reviews import emails
+    from reviews.choices import RevocationState
+    from reviews.models import Revocation
+
+    now = timezone.now()
+    campaign = campaigns.launch(make_template(), now=now - timedelta(days=1))
+    items = list(ReviewItem.objects.filter(campaign=campaign)[:4])
+    states = [RevocationState.DONE, RevocationState.VERIFIED, RevocationState.FAILED, RevocationState.REAPPEARED]
+    for n, (item, state) in enumerate(zip(items, states, strict=True)):
+        Revocation.objects.create(
+            key=f"weekly-{n}",
+            item=item,
+            grant_key=item.grant_key,
+            connector=item.connector,
+            action=f"remove {item.holder_label} from {item.resource_path}",
+            state=state,
+            last_error="403 Must have admin rights" if state == RevocationState.FAILED else "",
+            created=now - timedelta(hours=5),
+            executed_at=now - timedelta(hours=4),
+            verified_at=now - timedelta(hours=1) if state == RevocationState.VERIFIED else None,
+        )
+    risky = Grant.objects.filter(removed_run__isnull=True, risk__score__gte=emails.RISKY_SCORE)
+    assert risky.exists(), "the inventory has risky grants (org owner, outside collaborator)"
+
+    config = NotificationSettings.load()
+    config.security_team_emails = ["sec@acme.test"]
+    config.save()
+
+    data = emails.summary(now=now)
+    (row,) = emails.queue_weekly_summary(now=now)
+
+    assert (data["executed"], data["verified"], data["failed_count"], data["reappeared_count"]) == (4, 1, 1, 1)
+    assert data["new_risky_count"] == risky.count()
+    assert data["completion"][0]["name"] == campaign.name
+    failed_item = items[2]
+    assert (
+        f"remove {failed_item.holder_label} from {failed_item.resource_path} (acme-gh): 403 Must have admin rights"
+        in (row.text)
+    )
+    assert "New risky grants since" in row.text and f": {risky.count()}\n" in row.text
+    assert "- executed: 4\n- verified by a later sync: 1\n- failed: 1" in row.text
+    assert "Access that reappeared: 1" in row.text
