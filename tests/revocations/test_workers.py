@@ -148,10 +148,15 @@ def wait_for(rev: Revocation, workers: Workers, *states) -> Revocation:
 
 
 def pool_child(worker: Worker) -> int:
+    """The pid of the worker's pool process (the one running tasks), once it has one."""
     pid = worker.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if len(children) == 1:
+            return int(children[0])
+        time.sleep(0.05)
+    pytest.fail(f"worker {worker.name} has no single pool process: {children}")
 
 
 def worker_that_received(workers: Workers, task_id: str) -> Worker:
