@@ -443,8 +443,10 @@ def test_a_decision_round_trip_costs_a_fixed_number_of_queries(client, crowded, 
         assert response.status_code == 200, response.content
         counts.append(len(captured.captured_queries))
     # Session, user, identity, the item; the decision (identity, savepoint, lock, update, history row, audit
-    # chain head, audit event, release); the row's history, progress.
-    assert counts == [14, 14, 14], counts
+    # chain head, audit event, release; PostgreSQL also takes the audit chain's advisory lock); the row's
+    # history, progress.
+    expected = 15 if connection.vendor == "postgresql" else 14
+    assert counts == [expected] * 3, counts
 
 
 def test_an_auditor_without_items_is_sent_to_the_read_only_overview(client, launched, users, make_user):  # noqa: F811
