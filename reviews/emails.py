@@ -174,7 +174,8 @@ def queue(
     if created:
         from .tasks.mail import send_mail
 
-        transaction.on_commit(lambda: send_mail.delay(row.pk))
+        # robust: a broker that is down must not fail the caller's committed change; mail_tick re-enqueues the row.
+        transaction.on_commit(lambda: send_mail.delay(row.pk), robust=True)
     return row
 
 

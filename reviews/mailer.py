@@ -254,7 +254,7 @@ def requeue(row: OutboundMail, *, actor) -> bool:
         )
         from .tasks.mail import send_mail
 
-        transaction.on_commit(lambda: send_mail.delay(row.pk))
+        transaction.on_commit(lambda: send_mail.delay(row.pk), robust=True)
     return True
 
 

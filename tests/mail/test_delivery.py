@@ -178,3 +178,23 @@ def test_without_an_smtp_host_mails_are_written_to_files_for_the_demo(row, setti
     content = written.read_text()
     assert f"Message-ID: {row.message_id}" in content and "To: bob@example.com" in content
     assert _refresh(row).state == State.SENT
+
+
+def test_a_mail_whose_task_was_lost_is_enqueued_again_by_the_tick(row, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # The broker was down when the row committed: no task exists, the row waits with no attempt.
+    OutboundMail.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(minutes=10))
+
+    sent = []
+    from reviews.tasks import mail as mail_tasks
+
+    original = mail_tasks.send_mail.delay
+    mail_tasks.send_mail.delay = lambda pk: sent.append(pk)
+    try:
+        assert mailer.recover() == {"requeued": 1, "interrupted": 0}
+    finally:
+        mail_tasks.send_mail.delay = original
+    assert sent == [row.pk]
