@@ -89,6 +89,9 @@ def _checkpoint_key() -> bytes:
 # --- writing ------------------------------------------------------------------
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _body(seq, created, actor_label, action, object_type, object_id, campaign_id, data, prev_hash) -> bytes:
     """The bytes an event's hash covers: every field but the hash, the row id and the actor link.
 
@@ -107,7 +110,7 @@ def _body(seq, created, actor_label, action, object_type, object_id, campaign_id
         "data": data,
         "prev_hash": prev_hash,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(body).encode()
 
 
 def canonical(event: AuditEvent) -> bytes:
@@ -125,7 +128,7 @@ def canonical(event: AuditEvent) -> bytes:
 
 
 def compute_hash(event: AuditEvent) -> str:
-    return hmac.new(_key(), canonical(event), hashlib.sha256).hexdigest()
+    return hmac.digest(_key(), canonical(event), "sha256").hex()
 
 
 def _lock() -> None:
@@ -313,7 +316,10 @@ class Problem:
     checkpoint: str | None = None  # FILE:LINE
 
     def describe(self) -> str:
-        where = f"event #{self.seq} (id {self.id})" if self.id is not None else ""
+        if self.seq is None:
+            where = ""
+        else:
+            where = f"event #{self.seq} (id {self.id})" if self.id is not None else f"event #{self.seq} (missing)"
         if self.checkpoint:
             where = f"{where}, checkpoint {self.checkpoint}" if where else f"checkpoint {self.checkpoint}"
         return f"{where}: {self.message}" if where else self.message
@@ -400,7 +406,7 @@ def _walk(
             elif prev != prev_hash:
                 problem = Problem(LINK, _link_message(prev, seq), seq=seq, id=pk)
             body = _body(seq, created, label, action, otype, oid, camp, data, prev)
-            if not hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(), stored):
+            if not hmac.compare_digest(hmac.digest(key, body, "sha256").hex(), stored):
                 if problem is None:
                     problem = Problem(CONTENT, CONTENT_MESSAGE, seq=seq, id=pk)
                 else:

@@ -1,6 +1,7 @@
 """Connector and sync state changes leave audit events (never a secret), against the GitHub simulator."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -74,8 +75,10 @@ def test_an_update_records_each_change_and_which_secrets_were_repointed(connecto
         dry_run=False,
         options={**connector.options, "org": "acme2"},
         secrets={"token": f"file:{token_file}"},
+        sync_interval=timedelta(hours=1),
     )
     (updated,) = events("connector.updated")
+    assert updated.data["changed"]["sync_interval"] == {"from": None, "to": 3600}
     assert updated.actor_label == "alice@example.com"
     assert updated.data["changed"]["dry_run"] == {"from": True, "to": False}
     assert updated.data["changed"]["options"]["to"]["org"] == "acme2"

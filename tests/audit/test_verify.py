@@ -176,6 +176,8 @@ def test_a_truncated_tail_is_caught_by_the_checkpoint(checkpoint_dir):
     assert (first["kind"], first["seq"]) == ("truncated", 8)
     assert "recorded event #10 but the chain ends at #7" in first["message"]
     assert first["checkpoint"].endswith(".jsonl:1")
+    out = run_command("verify")[1]
+    assert out.startswith(f"audit chain BROKEN at event #8 (missing), checkpoint {first['checkpoint']}: truncated")
 
 
 def test_a_truncated_tail_then_refilled_shows_as_a_rewrite(checkpoint_dir):
