@@ -258,3 +258,22 @@ def test_the_security_team_previews_and_launches_a_template(
     expect(page.get_by_role("heading", name=re.compile("Admins monthly"))).to_be_visible()
     expect(page.locator("#reviewer-progress")).to_contain_text(reviewer_user.email)
     expect(page.locator("#reviewer-progress")).to_contain_text(f"0 of {admin_count}")
+
+
+def test_on_a_phone_each_item_is_a_card_with_its_buttons_in_reach(page, campaign, login_as, reviewer_user, problems):
+    login_as(reviewer_user)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/reviews/campaigns/{campaign.pk}/?per_page=25")
+    first = page.locator("#review-items tr.item").first
+    approve = first.get_by_role("button", name="Approve")
+    approve.scroll_into_view_if_needed()
+    box = approve.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    # Cells say what they are once the header row is hidden.
+    assert page.locator("#review-items thead").is_hidden()
+    label = first.locator("td[data-label='Risk']").evaluate("td => getComputedStyle(td, '::before').content")
+    assert label == '"Risk"'
+    # The riskiest item comes first: approving it asks for a justification, in the card.
+    approve.click()
+    expect(first.get_by_role("alert")).to_contain_text("high-risk grant: say why it should stay")
+    expected_errors(problems, 400)
