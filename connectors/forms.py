@@ -109,6 +109,10 @@ class ConnectorSettingsForm(forms.Form):
                 self.add_error("options", str(exc))
             else:
                 cleaned["options"] = options
+            secrets = cleaned.get("secrets")
+            missing = [name for name in cls.secret_names if isinstance(secrets, dict) and name not in secrets]
+            if missing:
+                self.add_error("secrets", f"{cls.kind} needs {', '.join(f'{m}=env:NAME' for m in missing)}")
         return cleaned
 
     def scrub_secrets(self) -> None:

@@ -211,3 +211,13 @@ def test_reviewers_and_people_without_a_role_get_403_and_anonymous_the_login(cli
     client.force_login(reviewer_user)
     assert client.get(url).status_code == 403
     assert client.get(reverse("connectors:detail", kwargs={"name": "gh"})).status_code == 403
+
+
+def test_a_connector_cannot_lose_its_token_reference(security_client, synced, github_sim):
+    response = security_client.post(
+        reverse("connectors:edit", kwargs={"name": "gh"}),
+        {"base_url": github_sim.url, "options": "org=acme\nallow_private_network=true", "secrets": ""},
+    )
+    assert "github needs token=env:NAME" in response.content.decode()
+    synced.refresh_from_db()
+    assert synced.secrets == {"token": "env:UI_GH_TOKEN"}
