@@ -208,6 +208,10 @@ def template_preview(request):
     """How many items and which reviewers the form's settings would produce now (writes nothing)."""
     editing = request.POST.get("template_id", "")
     template_id = int(editing) if editing.isdigit() else None
+    stored = CampaignTemplate.objects.filter(pk=template_id).first() if template_id is not None else None
+    if stored is not None and "duration" not in request.POST:
+        # A read-only (auditor's) form posts no fields: preview the template as saved.
+        return _preview_response(request, {"result": lifecycle.preview(stored)})
     data = request.POST.copy()
     if template_id is not None:
         existing = CampaignTemplate.objects.filter(pk=template_id).values_list("name", flat=True).first()
@@ -225,11 +229,16 @@ def template_preview(request):
         else:
             # An unsaved instance: preview() compares with the template's last review when it has an id.
             candidate = CampaignTemplate(pk=template_id, **fields)
-            result = lifecycle.preview(candidate)
-            context["result"] = result
-            context["reviewers"] = sorted(result["reviewers"].items(), key=lambda kv: (-kv[1], kv[0]))
+            context["result"] = lifecycle.preview(candidate)
     else:
         context["error"] = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    return _preview_response(request, context)
+
+
+def _preview_response(request, context: dict) -> HttpResponse:
+    result = context.get("result")
+    if result:
+        context["reviewers"] = sorted(result["reviewers"].items(), key=lambda kv: (-kv[1], kv[0]))
     return HttpResponse(render_to_string("reviews/_preview.html", context, request=request))
 
 

@@ -169,6 +169,9 @@ def test_an_auditor_reads_every_campaign_page_and_changes_nothing(client, launch
         assert 'id="close-campaign"' not in html and 'id="reassign-form"' not in html and "New template" not in html
     edit = client.get(url("template_edit", campaign.template_id)).content.decode()
     assert "Read-only" in edit and 'id="save-template"' not in edit and 'id="launch-template"' not in edit
+    # The read-only form posts nothing; the preview shows the template as saved.
+    preview = client.post(url("template_preview"), {"template_id": campaign.template_id}, HTTP_HX_REQUEST="true")
+    assert f"create <strong>{campaign.items.count()}</strong> items" in preview.content.decode()
     assert client.post(url("close", campaign.pk)).status_code == 403
     assert client.post(url("launch", campaign.template_id)).status_code == 403
     assert client.post(url("reassign", campaign.pk), {"to": "ola@acme.test", "reason": "x"}).status_code == 403
