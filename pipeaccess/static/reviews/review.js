@@ -9,8 +9,19 @@
     return Array.prototype.slice.call(document.querySelectorAll("#review-items tr.item"));
   }
 
+  function forget(row) {
+    if (!row) return;
+    row.classList.remove("current");
+    row.removeAttribute("aria-current");
+  }
+
+  function firstPending() {
+    var all = rows();
+    return all.filter(function (r) { return r.classList.contains("state-pending"); })[0] || all[0];
+  }
+
   function setCurrent(row, scroll) {
-    if (current && current !== row) current.classList.remove("current");
+    if (current && current !== row) forget(current);
     current = row;
     if (!row) return;
     row.classList.add("current");
@@ -188,9 +199,10 @@
   document.addEventListener("focusin", function (event) {
     var row = event.target.closest && event.target.closest("tr.item");
     if (row && row !== current) {
-      if (current) current.classList.remove("current");
+      forget(current);
       current = row;
       row.classList.add("current");
+      row.setAttribute("aria-current", "true");
     }
   });
 
@@ -252,10 +264,16 @@
       return;
     }
     if (event.detail.target && event.detail.target.id === "review-list") {
+      // A new list (filter or bulk decision): the cursor starts again at the first undecided item.
       current = null;
       updateCount();
-      var result = document.getElementById("bulk-result");
-      if (result) result.focus && result.setAttribute("tabindex", "-1");
+      // Marked, not focused: whoever was typing in the filter keeps their field.
+      var first = firstPending();
+      if (first) {
+        current = first;
+        first.classList.add("current");
+        first.setAttribute("aria-current", "true");
+      }
     }
   });
 
@@ -277,8 +295,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     updateCount();
-    var all = rows();
-    var first = all.filter(function (r) { return r.classList.contains("state-pending"); })[0] || all[0];
+    var first = firstPending();
     if (first && !document.querySelector("[data-focus]")) setCurrent(first, false);
   });
 })();
