@@ -753,6 +753,9 @@ def _run(rev_id: int, connector_factory) -> str:
         return _finish(rev, S.MANUAL, instructions=instructions_for(grant, downgrade_to, str(exc)))
     except ConnectorError as exc:
         return _failed_or_transient(rev, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug must not leave the row running for ever
+        log.exception("revocation %s crashed", rev.pk)
+        return _finish(rev, S.FAILED, error=f"unexpected error: {type(exc).__name__}: {exc}")
     finally:
         provider.http.close()
     if result.outcome in (Outcome.REVOKED, Outcome.ALREADY_ABSENT):

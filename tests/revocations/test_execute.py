@@ -155,3 +155,18 @@ def test_a_revocation_that_is_not_queued_is_left_alone(planned, sim, django_capt
 
     assert outcome == f"revocation {rev.pk} is done: nothing to do"
     assert list(sim.requests) == []
+
+
+def test_a_crash_inside_the_connector_fails_the_revocation_instead_of_leaving_it_running(
+    planned, monkeypatch, django_capture_on_commit_callbacks
+):
+    from connectors.providers.harbor import HarborConnector
+
+    def crash(self, grant, *, downgrade_to=None):
+        raise RuntimeError("unexpected answer shape")
+
+    monkeypatch.setattr(HarborConnector, "revoke", crash)
+    rev = run(planned("olivia"), django_capture_on_commit_callbacks)
+
+    assert rev.state == RevocationState.FAILED
+    assert rev.last_error == "unexpected error: RuntimeError: unexpected answer shape"
