@@ -280,7 +280,8 @@ def last_reviews(names: Iterable[str]) -> dict[str, datetime]:
     from reviews.models import Campaign
 
     wanted, found = set(names), {}
-    closed = Campaign.objects.filter(state=CampaignState.CLOSED, closed_at__isnull=False).order_by("-closed_at")
+    # The newest reviewed inventory: the latest launch among closed campaigns (they may overlap).
+    closed = Campaign.objects.filter(state=CampaignState.CLOSED, closed_at__isnull=False).order_by("-launched_at")
     for launched_at, config in closed.values_list("launched_at", "config"):
         scope = ((config or {}).get("scope") or {}).get("connectors") or list(wanted)
         for name in wanted.intersection(scope) - found.keys():
