@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from pipeaccess.redact import redact
 from pipeaccess.ui import can_change, is_htmx, paginate, security_only, security_or_auditor
 
+from . import access
 from . import diff as diffs
 from .actions import _check_settings, do_add_connector, do_update_connector
 from .base import ConnectorError
@@ -402,19 +403,10 @@ def resources(request):
     )
 
 
-def _access_module():
-    try:
-        from . import access
-    except ImportError:  # connectors/access.py is written by another change; until then the page says so
-        return None
-    return access
-
-
 @security_or_auditor
 def person_detail(request, pk):
     identity = get_object_or_404(Identity.objects.select_related("manager"), pk=pk)
-    access_module = _access_module()
-    view = access_module.person_access(identity) if access_module else None
+    view = access.person_access(identity)
     accounts_page = paginate(
         request,
         Account.objects.filter(identity=identity).select_related("connector").order_by("connector__name", "login"),
@@ -425,9 +417,8 @@ def person_detail(request, pk):
 @security_or_auditor
 def resource_detail(request, pk):
     resource = get_object_or_404(Resource.objects.select_related("connector", "parent", "owner"), pk=pk)
-    access_module = _access_module()
-    view = access_module.resource_access(resource) if access_module else None
-    reach = Paginator(view.reach, 50).get_page(request.GET.get("reach_page")) if view else None
+    view = access.resource_access(resource)
+    reach = Paginator(view.reach, 50).get_page(request.GET.get("reach_page"))
     grants = paginate(
         request,
         Grant.objects.current()

@@ -221,3 +221,14 @@ def test_a_connector_cannot_lose_its_token_reference(security_client, synced, gi
     assert "github needs token=env:NAME" in response.content.decode()
     synced.refresh_from_db()
     assert synced.secrets == {"token": "env:UI_GH_TOKEN"}
+
+
+def test_an_existing_connector_tests_the_settings_in_its_form(security_client, synced, github_sim):
+    url = reverse("connectors:test_existing", kwargs={"name": "gh"})
+    form = {"base_url": github_sim.url, "options": "org=acme\nallow_private_network=true"}
+    html = security_client.post(url, {**form, "secrets": "token=env:UI_GH_TOKEN"}, HTTP_HX_REQUEST="true")
+    assert "Connection works" in html.content.decode()
+    html = security_client.post(url, {**form, "secrets": "token=env:UI_NOT_SET"}, HTTP_HX_REQUEST="true")
+    assert "environment variable UI_NOT_SET is not set" in html.content.decode()
+    synced.refresh_from_db()
+    assert synced.secrets == {"token": "env:UI_GH_TOKEN"}
