@@ -47,7 +47,6 @@ _GRANT_FIELDS = (
     "connector_id",
     "account_id",
     "group_id",
-    "group__path",
     "resource_id",
     "resource__type",
     "resource__path",
@@ -167,16 +166,21 @@ def person_access(identity: Identity, *, now: datetime | None = None) -> PersonA
         members[group_id][account_id] = max(level, members[group_id].get(account_id, 0))
 
     rolling, cascading = {}, {}
+    paths: dict[int, str] = {}  # group id -> path, for "member of GROUP"
     for g in held:
         if g["entitlement__kind"] != GrantKind.MEMBERSHIP or g["resource__type"] not in GROUP_TYPES:
             continue
+        paths[g["resource_id"]] = g["resource__path"]
         join(g["resource_id"], g["account_id"], g["entitlement__level"])
         if g["entitlement__rolls_up"]:
             rolling[g["resource_id"]] = g
         types = [t for t in (g["entitlement__cascade_to"] or "").split(",") if t in GROUP_TYPES]
         if types:
             cascading[g["resource_id"]] = (g, types)
-    for origin, group_id, group_type in _tree(list(rolling), [(gid, types) for gid, (_, types) in cascading.items()]):
+    for origin, group_id, group_type, path in _tree(
+        list(rolling), [(gid, types) for gid, (_, types) in cascading.items()]
+    ):
+        paths[group_id] = path
         if origin in rolling:
             g = rolling[origin]
             if group_type == g["resource__type"]:
@@ -225,7 +229,7 @@ def person_access(identity: Identity, *, now: datetime | None = None) -> PersonA
             codes = [c for c in risk.parse_codes(g["risk__codes"]) if c != "privileged"] + holders[account_id]
             if level >= Level.ADMIN:
                 codes.append("privileged")
-            entries[account_id].grants.append(_entry(g, a, codes, level, reviewed, through=g["group__path"]))
+            entries[account_id].grants.append(_entry(g, a, codes, level, reviewed, through=paths[g["group_id"]]))
     for entry in entries.values():
         entry.grants.sort(key=lambda e: (e.through is not None, e.resource["path"], e.via, e.permission))
     return PersonAccess(person=person_row(identity), systems=list(systems.values()))
@@ -235,8 +239,8 @@ def _grant_rows(qs) -> list[dict]:
     return list(qs.order_by("id").values(*_GRANT_FIELDS))
 
 
-def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tuple[int, int, str]]:
-    """(origin, group id, type): the ancestors of UP_FROM, and the groups below DOWN_FROM of the listed types.
+def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tuple[int, int, str, str]]:
+    """(origin, id, type, path): the ancestors of UP_FROM, and the groups below DOWN_FROM of the listed types.
 
     One recursive query, whatever the depth of the tree.
     """
@@ -248,23 +252,23 @@ def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tu
     down_types = sorted({t for _, types in down_from for t in types}) or [""]
     marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
     query = f"""
-        WITH RECURSIVE up(id, parent_id, type, origin) AS (
-            SELECT id, parent_id, type, id FROM {table} WHERE id IN ({marks(up_ids)})
+        WITH RECURSIVE up(id, parent_id, type, path, origin) AS (
+            SELECT id, parent_id, type, path, id FROM {table} WHERE id IN ({marks(up_ids)})
             UNION ALL
-            SELECT r.id, r.parent_id, r.type, up.origin FROM {table} r JOIN up ON r.id = up.parent_id
+            SELECT r.id, r.parent_id, r.type, r.path, up.origin FROM {table} r JOIN up ON r.id = up.parent_id
         ),
-        down(id, type, origin) AS (
-            SELECT id, type, id FROM {table} WHERE id IN ({marks(down_ids)})
+        down(id, type, path, origin) AS (
+            SELECT id, type, path, id FROM {table} WHERE id IN ({marks(down_ids)})
             UNION ALL
-            SELECT r.id, r.type, down.origin FROM {table} r JOIN down ON r.parent_id = down.id
+            SELECT r.id, r.type, r.path, down.origin FROM {table} r JOIN down ON r.parent_id = down.id
         )
-        SELECT origin, id, type FROM up WHERE id <> origin
+        SELECT origin, id, type, path FROM up WHERE id <> origin
         UNION ALL
-        SELECT origin, id, type FROM down WHERE id <> origin AND type IN ({marks(down_types)})
+        SELECT origin, id, type, path FROM down WHERE id <> origin AND type IN ({marks(down_types)})
     """  # noqa: S608 - the table name comes from model metadata; every value is a parameter
     with connection.cursor() as cursor:
         cursor.execute(query, [*up_ids, *down_ids, *down_types])
-        return [(origin, rid, rtype) for origin, rid, rtype in cursor.fetchall()]
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _entry(g: dict, a: dict, codes: list[str], level: int, reviewed: dict, *, through: str | None) -> GrantEntry:
