@@ -1,0 +1,26 @@
+"""/api/v1/: the routes, the OpenAPI schema and its browsable docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("connectors", views.ConnectorViewSet, basename="connector")
+router.register("syncruns", views.SyncRunViewSet, basename="syncrun")
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("identities", views.IdentityViewSet, basename="identity")
+router.register("resources", views.ResourceViewSet, basename="resource")
+router.register("grants", views.GrantViewSet, basename="grant")
+router.register("campaigns", views.CampaignViewSet, basename="campaign")
+router.register("items", views.ReviewItemViewSet, basename="item")
+router.register("revocations", views.RevocationViewSet, basename="revocation")
+router.register("audit/events", views.AuditEventViewSet, basename="auditevent")
+
+app_name = "api"
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("", include(router.urls)),
+]
