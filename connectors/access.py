@@ -247,27 +247,34 @@ def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tu
     if not up_from and not down_from:
         return []
     table = Resource._meta.db_table
-    up_ids = [int(i) for i in up_from] or [0]
-    down_ids = [int(i) for i, _ in down_from] or [0]
-    down_types = sorted({t for _, types in down_from for t in types}) or [""]
     marks = lambda values: ", ".join(["%s"] * len(values))  # noqa: E731
-    query = f"""
-        WITH RECURSIVE up(id, parent_id, type, path, origin) AS (
-            SELECT id, parent_id, type, path, id FROM {table} WHERE id IN ({marks(up_ids)})
-            UNION ALL
-            SELECT r.id, r.parent_id, r.type, r.path, up.origin FROM {table} r JOIN up ON r.id = up.parent_id
-        ),
-        down(id, type, path, origin) AS (
-            SELECT id, type, path, id FROM {table} WHERE id IN ({marks(down_ids)})
-            UNION ALL
-            SELECT r.id, r.type, r.path, down.origin FROM {table} r JOIN down ON r.parent_id = down.id
+    ctes, selects, params = [], [], []
+    # Table names come from model metadata and every value is a parameter. Only the directions needed are
+    # queried: a recursive term over no rows still makes PostgreSQL scan the table.
+    if up_from:
+        ctes.append(
+            f"up(id, parent_id, type, path, origin) AS ("  # noqa: S608
+            f"SELECT id, parent_id, type, path, id FROM {table} WHERE id IN ({marks(up_from)}) UNION ALL "
+            f"SELECT r.id, r.parent_id, r.type, r.path, up.origin FROM {table} r JOIN up ON r.id = up.parent_id)"
         )
-        SELECT origin, id, type, path FROM up WHERE id <> origin
-        UNION ALL
-        SELECT origin, id, type, path FROM down WHERE id <> origin AND type IN ({marks(down_types)})
-    """  # noqa: S608 - the table name comes from model metadata; every value is a parameter
+        selects.append("SELECT origin, id, type, path FROM up WHERE id <> origin")
+        params += [int(i) for i in up_from]
+    if down_from:
+        down_types = sorted({t for _, types in down_from for t in types})
+        ctes.append(
+            f"down(id, type, path, origin) AS ("  # noqa: S608
+            f"SELECT id, type, path, id FROM {table} WHERE id IN ({marks(down_from)}) UNION ALL "
+            f"SELECT r.id, r.type, r.path, down.origin FROM {table} r JOIN down ON r.parent_id = down.id)"
+        )
+        types_in = marks(down_types)
+        selects.append(f"SELECT origin, id, type, path FROM down WHERE id <> origin AND type IN ({types_in})")  # noqa: S608
+        params += [int(i) for i, _ in down_from]
+    # Parameters in text order: every CTE's ids first, then the type filter of the down select.
+    if down_from:
+        params += down_types
+    query = f"WITH RECURSIVE {', '.join(ctes)} {' UNION ALL '.join(selects)}"  # noqa: S608 - model metadata
     with connection.cursor() as cursor:
-        cursor.execute(query, [*up_ids, *down_ids, *down_types])
+        cursor.execute(query, params)
         return [tuple(row) for row in cursor.fetchall()]
 
 
