@@ -188,7 +188,7 @@ def security_team() -> list[str]:
     return sorted({email.lower() for email in users.values_list("email", flat=True)})
 
 
-def _campaign_ctx(campaign: Campaign, *, admin: bool = False) -> dict:
+def campaign_context(campaign: Campaign, *, admin: bool = False) -> dict:
     return {
         "name": clean(campaign.name),
         "url": campaign_admin_url(campaign) if admin else campaign_url(campaign),
@@ -229,7 +229,7 @@ def queue_launch(campaign: Campaign, *, now: datetime | None = None) -> list[Out
         count = counts[reviewer.pk]
         context = {
             "reviewer": clean(reviewer.name) or reviewer.email,
-            "campaign": _campaign_ctx(campaign),
+            "campaign": campaign_context(campaign),
             "items": count["pending"],
             "risky": count["risky"],
             "new": count["new"],
@@ -247,7 +247,7 @@ def queue_reminder(
     now = now or timezone.now()
     context = {
         "reviewer": clean(reviewer.name) or reviewer.email,
-        "campaign": _campaign_ctx(campaign),
+        "campaign": campaign_context(campaign),
         "pending": pending,
         "days_left": max(0, (campaign.due_at - now).days),
         "hours_left": max(0, int((campaign.due_at - now).total_seconds() // 3600)),
@@ -328,7 +328,7 @@ def queue_escalation(
             "entries": named,
             "total": sum(e["outstanding"] for e in named),
             "reassigned": sum(e["reassigned"] for e in named),
-            "campaign": _campaign_ctx(campaign),
+            "campaign": campaign_context(campaign),
             "overdue_days": max(0, (moment - campaign.due_at).days),
         }
         rows.append(
@@ -406,7 +406,7 @@ def summary(*, now: datetime, campaign: Campaign | None = None) -> dict:
         done = counts["decided"] + counts["gone"]
         percent = round(100 * done / counts["total"]) if counts["total"] else 100
         completion.append(
-            {**_campaign_ctx(c, admin=True), **counts, "percent": percent, "state": c.get_state_display()}
+            {**campaign_context(c, admin=True), **counts, "percent": percent, "state": c.get_state_display()}
         )
         late = Q(state=ItemState.PENDING) if c.due_at <= now or c.state == "closed" else Q(pk__in=[])
         if c.state == "closed":
@@ -473,7 +473,7 @@ def summary(*, now: datetime, campaign: Campaign | None = None) -> dict:
 def queue_close_summary(campaign: Campaign, *, now: datetime | None = None) -> list[OutboundMail]:
     """The security team's summary of a closed campaign, one mail per member."""
     now = now or timezone.now()
-    context = {"campaign": _campaign_ctx(campaign, admin=True), "summary": summary(now=now, campaign=campaign)}
+    context = {"campaign": campaign_context(campaign, admin=True), "summary": summary(now=now, campaign=campaign)}
     day = local_day(campaign.closed_at or now)
     rows = [
         queue(Kind.CLOSE_SUMMARY, email, context=context, day=day, campaign=campaign, now=now)
@@ -503,7 +503,7 @@ def _revocation_context(rev: Revocation) -> dict:
         "permission": clean(item.permission) if item else "",
         "holder": clean(item.holder_label) if item else "",
         "subject": person_label(item.subject) if item and item.subject_id else "",
-        "campaign": _campaign_ctx(campaign) if campaign else None,
+        "campaign": campaign_context(campaign) if campaign else None,
         "downgrade": rev.get_downgrade_to_display() if rev.downgrade_to else "",
     }
 

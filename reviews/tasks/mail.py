@@ -167,7 +167,7 @@ def queue_due_digests(now: datetime, config: NotificationSettings) -> int:
             due = reminder_day(campaign, now)
             entries.append(
                 emails.DigestEntry(
-                    campaign=emails._campaign_ctx(campaign),
+                    campaign=emails.campaign_context(campaign),
                     pending=row["pending"],
                     risky=row["risky"],
                     days_left=max(0, (campaign.due_at - now).days),

@@ -100,7 +100,9 @@ def test_escalation_digest_and_summaries_are_safe_too(hostile_campaign):
     progress = factories.escalate(campaign, reviewer, at=timezone.now(), to=manager)
 
     escalation = emails.queue_escalation(progress)
-    entry = emails.DigestEntry(campaign=emails._campaign_ctx(campaign), pending=3, risky=3, days_left=2, reminder=True)
+    entry = emails.DigestEntry(
+        campaign=emails.campaign_context(campaign), pending=3, risky=3, days_left=2, reminder=True
+    )
     digest = emails.queue_digest(reviewer, [entry], day=timezone.localdate())
     factories.close(campaign, at=timezone.now())
     summaries = emails.queue_close_summary(campaign)
