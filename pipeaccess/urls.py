@@ -14,6 +14,7 @@ urlpatterns = [
     path("inventory/", include((inventory_patterns, "inventory"))),
     # The audit log and the revocation queue (namespace "ops").
     path("", include("reviews.urls_ops")),
+    path("reports/", include("reviews.urls_reports")),
     path("api/v1/", include("pipeaccess.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

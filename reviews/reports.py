@@ -180,8 +180,25 @@ def decision_rows(campaign: Campaign) -> Iterator[dict]:
         }
 
 
-def revocation_rows(campaign: Campaign) -> Iterator[dict]:
-    qs = (
+class _RevocationRows:
+    """A sliceable, filterable view of a campaign's revocations as report rows."""
+
+    def __init__(self, qs):
+        self.qs = qs
+
+    def filter(self, **lookup) -> _RevocationRows:
+        return _RevocationRows(self.qs.filter(**lookup))
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        return [_revocation_row(r) for r in self.qs[index]]
+
+    def __iter__(self) -> Iterator[dict]:
+        for r in self.qs.iterator(chunk_size=2000):
+            yield _revocation_row(r)
+
+
+def revocation_rows_qs(campaign: Campaign) -> _RevocationRows:
+    return _RevocationRows(
         Revocation.objects.filter(item__campaign=campaign)
         .order_by("id")
         .values(
@@ -201,24 +218,30 @@ def revocation_rows(campaign: Campaign) -> Iterator[dict]:
             "closed_by__email",
         )
     )
-    for r in qs.iterator(chunk_size=2000):
-        yield {
-            "revocation": r["id"],
-            "item": r["item_id"],
-            "connector": r["connector__name"] or "",
-            "action": r["action"],
-            "downgrade_to": _level(r["downgrade_to"]),
-            "state": r["state"],
-            "outcome": r["outcome"],
-            "attempts": r["attempts"],
-            "last_error": r["last_error"],
-            "created": _iso(r["created"]),
-            "executed_at": _iso(r["executed_at"]),
-            "verified": r["state"] == RevocationState.VERIFIED,
-            "verified_at": _iso(r["verified_at"]),
-            "verified_run": r["verified_run_id"],
-            "closed_by": r["closed_by__email"] or "",
-        }
+
+
+def revocation_rows(campaign: Campaign) -> Iterator[dict]:
+    return iter(revocation_rows_qs(campaign))
+
+
+def _revocation_row(r: dict) -> dict:
+    return {
+        "revocation": r["id"],
+        "item": r["item_id"],
+        "connector": r["connector__name"] or "",
+        "action": r["action"],
+        "downgrade_to": _level(r["downgrade_to"]),
+        "state": r["state"],
+        "outcome": r["outcome"],
+        "attempts": r["attempts"],
+        "last_error": r["last_error"],
+        "created": _iso(r["created"]),
+        "executed_at": _iso(r["executed_at"]),
+        "verified": r["state"] == RevocationState.VERIFIED,
+        "verified_at": _iso(r["verified_at"]),
+        "verified_run": r["verified_run_id"],
+        "closed_by": r["closed_by__email"] or "",
+    }
 
 
 def reviewer_rows(campaign: Campaign) -> list[dict]:
@@ -320,6 +343,77 @@ def campaign_report(campaign: Campaign) -> dict:
         "decisions": decisions,
         "revocations": revocations,
         "exceptions": exception_rows(decisions, revocations),
+    }
+
+
+PAGE_LIMIT = 100
+
+
+def campaign_summary(campaign: Campaign, *, limit: int = PAGE_LIMIT) -> dict:
+    """The campaign page's report without the full decision list (the page paginates items itself).
+
+    A fixed number of queries whatever the campaign's size; each exception list holds at most `limit` rows
+    (the counts are exact), revocations too.
+    """
+    revocations = list(revocation_rows_qs(campaign)[:limit])
+    flagged = (
+        ReviewItem.objects.filter(campaign=campaign)
+        .filter(Q(timed_out=True) | Q(carried_forward=True))
+        .order_by("id")
+        .values(
+            "id",
+            "holder_label",
+            "resource_path",
+            "permission",
+            "level",
+            "verdict",
+            "justification",
+            "timed_out",
+            "carried_forward",
+        )[:limit]
+    )
+    decisions = [
+        {
+            "item": r["id"],
+            "holder": r["holder_label"],
+            "resource": r["resource_path"],
+            "permission": r["permission"],
+            "level": _level(r["level"]),
+            "verdict": r["verdict"],
+            "justification": r["justification"],
+            "timed_out": r["timed_out"],
+            "carried_forward": r["carried_forward"],
+        }
+        for r in flagged
+    ]
+    failing = revocation_rows_qs(campaign).filter(state__in=list(_REV_EXCEPTIONS))[:limit]
+    items_of = dict(
+        ReviewItem.objects.filter(pk__in=[r["item"] for r in failing if r["item"]]).values_list("pk", "holder_label")
+    )
+    exceptions = exception_rows(decisions, [])
+    for r in failing:
+        exceptions.append(
+            {
+                "kind": _REV_EXCEPTIONS[r["state"]],
+                "item": r["item"],
+                "revocation": r["revocation"],
+                "holder": items_of.get(r["item"], ""),
+                "resource": "",
+                "permission": "",
+                "level": "",
+                "detail": r["last_error"] or r["action"],
+            }
+        )
+    config = campaign.config or {}
+    return {
+        "campaign": campaigns.status(campaign),
+        "scope": config.get("scope", {}),
+        "config": config,
+        "reviewers": reviewer_rows(campaign),
+        "completion": completion(campaign),
+        "revocations": revocations,
+        "exceptions": exceptions[: 3 * limit],
+        "limit": limit,
     }
 
 
