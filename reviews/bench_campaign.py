@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -126,7 +127,7 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def run(size: Size, *, say: Callable[[str], None] = lambda line: None) -> dict:
+def run(size: Size, *, workdir: Path | None = None, say: Callable[[str], None] = lambda line: None) -> dict:
     _wipe()
     say(f"generating {size.grants:,} grants for {size.accounts:,} accounts on {size.repos:,} repositories")
     managers = _people(size)

@@ -1,4 +1,4 @@
-"""bench: the GitHub, Harbor, GitLab and people benchmarks (connectors/bench*.py); `make bench` runs them all."""
+"""bench: GitHub, Harbor, GitLab, people, campaign and review-page benchmarks; `make bench` runs them all."""
 
 from dataclasses import fields, replace
 from pathlib import Path
@@ -9,13 +9,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from connectors import bench, bench_github, bench_gitlab, bench_harbor, bench_people
+from reviews import bench_campaign, bench_review
 
-SYSTEMS = ("github", "harbor", "gitlab", "people")
+SYSTEMS = ("github", "harbor", "gitlab", "people", "campaign", "review")
 REPORTS = {
     "github": "github-foundation.json",
     "harbor": "harbor-registry.json",
     "gitlab": "gitlab-groups.json",
     "people": "people-access.json",
+    "campaign": "campaign-launch.json",
+    "review": "review-page.json",
 }
 
 
@@ -62,6 +65,8 @@ class Command(BaseCommand):
             "harbor": (bench_harbor, bench_harbor.SMALL if small else bench_harbor.REGISTRY),
             "gitlab": (bench_gitlab, bench_gitlab.SMALL if small else bench_gitlab.GITLAB),
             "people": (bench_people, bench_people.SMALL if small else bench_people.PEOPLE),
+            "campaign": (bench_campaign, bench_campaign.SMALL if small else bench_campaign.CAMPAIGN),
+            "review": (bench_review, bench_review.SMALL if small else bench_review.REVIEW),
         }
         try:
             if bench.ensure_postgres_database(connection.settings_dict):
