@@ -386,21 +386,32 @@ def campaign_summary(campaign: Campaign, *, limit: int = PAGE_LIMIT) -> dict:
         }
         for r in flagged
     ]
-    failing = revocation_rows_qs(campaign).filter(state__in=list(_REV_EXCEPTIONS))[:limit]
-    items_of = dict(
-        ReviewItem.objects.filter(pk__in=[r["item"] for r in failing if r["item"]]).values_list("pk", "holder_label")
+    failing = (
+        Revocation.objects.filter(item__campaign=campaign, state__in=list(_REV_EXCEPTIONS))
+        .order_by("id")
+        .values(
+            "id",
+            "item_id",
+            "state",
+            "action",
+            "last_error",
+            "item__holder_label",
+            "item__resource_path",
+            "item__permission",
+            "item__level",
+        )[:limit]
     )
     exceptions = exception_rows(decisions, [])
     for r in failing:
         exceptions.append(
             {
                 "kind": _REV_EXCEPTIONS[r["state"]],
-                "item": r["item"],
-                "revocation": r["revocation"],
-                "holder": items_of.get(r["item"], ""),
-                "resource": "",
-                "permission": "",
-                "level": "",
+                "item": r["item_id"],
+                "revocation": r["id"],
+                "holder": r["item__holder_label"] or "",
+                "resource": r["item__resource_path"] or "",
+                "permission": r["item__permission"] or "",
+                "level": _level(r["item__level"]),
                 "detail": r["last_error"] or r["action"],
             }
         )
