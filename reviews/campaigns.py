@@ -595,7 +595,7 @@ def escalate(campaign: Campaign, *, now: datetime) -> int:
         "pk", "reviewer_id"
     ):
         pending.setdefault(reviewer_id, []).append(pk)
-    escalated = 0
+    escalated = []
     for progress in campaign.reviewers.filter(escalated_at__isnull=True, reviewer_id__in=pending).select_related(
         "reviewer__manager"
     ):
@@ -620,9 +620,11 @@ def escalate(campaign: Campaign, *, now: datetime) -> int:
 
                 items = campaign.items.filter(pk__in=pending[progress.reviewer_id], state=ItemState.PENDING)
                 reassign(items, to=target, actor=None, reason=f"escalated: {progress.reviewer.email} overdue")
-            transaction.on_commit(lambda p=progress: notify("queue_escalation", p))
-            escalated += 1
-    return escalated
+            escalated.append(progress)
+    # After every escalation of this pass is committed: one mail per person escalated to, naming them all.
+    for progress in escalated:
+        notify("queue_escalation", progress)
+    return len(escalated)
 
 
 def tick(now: datetime | None = None) -> dict:
