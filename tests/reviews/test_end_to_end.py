@@ -6,6 +6,7 @@ simulator's request log proves each change was sent exactly once; the campaign s
 """
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -21,7 +22,7 @@ from reviews import campaigns, decisions
 from reviews.choices import ItemState, RevocationState
 from reviews.models import AuditEvent, Revocation
 from reviews.revocations import set_dry_run
-from tests.mail.workers import celery_workers
+from tests.workers import celery_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
@@ -96,11 +97,15 @@ def test_a_review_runs_from_sync_to_verified_revocations(github, workers, monkey
                 "scope": {"connectors": ["acme-github"], "account_types": ["human"]},
                 "reviewers": ["manager", {"fallback": "lead@acme.test"}],
                 "duration": "14d",
+                "max_sync_age": "1h",
             }
         ],
         actor=security,
     )
+    # The inventory is older than the template allows: the launch syncs first.
+    connector.runs.update(applied_at=timezone.now() - timedelta(hours=3))
     campaign = campaigns.launch(template, actor=security, now=timezone.now())
+    assert connector.runs.filter(trigger="campaign", status="succeeded").count() == 1
     mine = [decisions.reviewer_items(user, campaign) for user in users]
     assert all(items.exists() for items in mine)
 
