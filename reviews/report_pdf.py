@@ -52,12 +52,12 @@ class _Writer:
 
     def heading(self, text: str, size: int = 13) -> None:
         self.pdf.set_font(self.family, "B", size)
-        self.pdf.multi_cell(0, 7, self.text(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 7, self.text(text), new_x="LMARGIN", new_y="NEXT", align="L")
         self.pdf.ln(1)
 
     def para(self, text: str) -> None:
         self.pdf.set_font(self.family, "", 9)
-        self.pdf.multi_cell(0, 5, self.text(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 5, self.text(text), new_x="LMARGIN", new_y="NEXT", align="L")
         self.pdf.ln(1)
 
     def table(self, headers: list[str], rows: list[list], widths: tuple[int, ...]) -> None:
@@ -79,6 +79,14 @@ class _Writer:
         return bytes(self.pdf.output())
 
 
+def _when(value: str | None) -> str:
+    """2026-11-26T00:15:48.101126+00:00 -> 2026-11-26 00:15 (+00:00): minutes are enough on paper."""
+    if not value:
+        return ""
+    text = str(value)
+    return f"{text[:10]} {text[11:16]}" + (f" ({text[-6:]})" if text[-6] in "+-" and text[-6:] != "+00:00" else " UTC")
+
+
 def _short(value, limit: int = 400) -> str:
     if value is None:
         return ""
@@ -97,8 +105,8 @@ def campaign_pdf(report: dict) -> bytes:
     items = c["items"]
     w.para(
         f"Campaign #{c['id']} (template {c.get('template') or '-'}), state {c['state']}. "
-        f"Launched {c['launched_at']}, due {c['due_at']}, closed {c.get('closed_at') or '-'}. "
-        f"Report generated {report['generated_at']}."
+        f"Launched {_when(c['launched_at'])}, due {_when(c['due_at'])}, closed {_when(c.get('closed_at')) or '-'}. "
+        f"Report generated {_when(report['generated_at'])}."
     )
     w.para(
         f"Items: {items['total']} total, {items['decided']} decided ({items['approved']} approved, "
@@ -129,7 +137,7 @@ def campaign_pdf(report: dict) -> bytes:
                 r["revoked"],
                 r["downgraded"],
                 r["pending"],
-                r["signed_off_at"] or "",
+                _when(r["signed_off_at"]),
             ]
             for r in report["reviewers"]
         ],
@@ -163,8 +171,8 @@ def campaign_pdf(report: dict) -> bytes:
                 r["action"],
                 r["state"],
                 r["outcome"],
-                r["executed_at"],
-                r["verified_at"],
+                _when(r["executed_at"]),
+                _when(r["verified_at"]),
                 r["verified_run"],
                 r["last_error"],
             ]
@@ -199,7 +207,7 @@ def campaign_pdf(report: dict) -> bytes:
                 d["level"],
                 d["verdict"] + (f" to {d['downgrade_to']}" if d["downgrade_to"] else "") or d["state"],
                 d["decided_by"],
-                d["decided_at"],
+                _when(d["decided_at"]),
                 d["justification"],
                 ", ".join(
                     f for f, on in (("timed out", d["timed_out"]), ("carried forward", d["carried_forward"])) if on

@@ -22,5 +22,6 @@ app_name = "api"
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("reports/", include("reviews.api_reports")),
     path("", include(router.urls)),
 ]
