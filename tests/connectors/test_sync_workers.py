@@ -2,33 +2,20 @@
 
 The lock is a database row and the dispatcher's claim a conditional UPDATE; both only
 mean something when separate processes race for them through a real broker, so these
-tests start two `celery worker` processes against the test database. Each test run
-consumes from its own queue, so messages left by another run (or a running demo) are
-never taken. Without REDIS_URL the workers share the filesystem broker under var/.
+tests start two `celery worker` processes against the test database.
 """
 
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
-from kombu import Exchange, Queue
 
 from connectors.choices import SyncStatus
 from connectors.models import Connector, SyncRun
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token, generate_token
 from connectors.tasks import sync_connector, sync_due_connectors
-from pipeaccess.celery import app as celery_app
-from tests.cli import ROOT, database_env
+from tests.workers import Workers, celery_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
@@ -37,31 +24,6 @@ TOKEN_VARIABLE = "PIPEACCESS_TEST_WORKER_GITHUB_TOKEN"
 # long enough that the second worker picks up its task while the first still holds the lock.
 LATENCY_SECONDS = 0.1
 RESULT_TIMEOUT = 30
-START_TIMEOUT = 30
-STOP_TIMEOUT = 10
-
-
-@dataclass
-class Worker:
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def received(self) -> set[str]:
-        """Ids of the tasks this worker took from the broker, as its log reports them."""
-        return set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", self.output()))
-
-
-@dataclass
-class Workers:
-    queue: str
-    members: list[Worker]
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {w.name}\n{w.output()}" for w in self.members)
 
 
 @pytest.fixture(scope="module")
@@ -78,100 +40,10 @@ def github(token):
 
 @pytest.fixture(scope="module")
 def workers(django_db_setup, token, tmp_path_factory):
-    """Two `celery worker` processes, one task at a time each, on a queue of their own.
-
-    CELERY_QUEUE makes that queue their default too, so the syncs the dispatcher
-    enqueues travel through the broker to these workers and no stray worker (a
-    running demo) can take them.
-    """
-    queue = f"test-sync-workers-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        **database_env(),
-        "PIPEACCESS_VAR_DIR": str(settings.VAR_DIR),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
-        TOKEN_VARIABLE: token,
-    }
-    log_dir = tmp_path_factory.mktemp("workers")
-    members: list[Worker] = []
-    try:
-        for number in (1, 2):
-            name = f"sync{number}-{queue}"
-            log = log_dir / f"{name}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(  # noqa: S603 - our own interpreter and the celery module
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "pipeaccess",
-                        "worker",
-                        "--concurrency",
-                        "1",
-                        "-n",
-                        f"{name}@%h",
-                        "-Q",
-                        queue,
-                        "-l",
-                        "INFO",
-                        # Start-up handshakes with other workers: not under test, and slow.
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--without-heartbeat",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    # Its own process group, so a worker that ignores SIGTERM is killed with its pool child.
-                    start_new_session=True,
-                )
-            members.append(Worker(name, process, log))
-        group = Workers(queue, members)
-        for worker in members:
-            _wait_until_ready(worker, group)
+    with celery_workers(
+        2, tmp_path_factory.mktemp("workers"), {TOKEN_VARIABLE: token}, prefix="test-sync-workers"
+    ) as group:
         yield group
-    finally:
-        _stop(members)
-        _delete_queue(queue)
-
-
-def _wait_until_ready(worker: Worker, group: Workers) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if re.search(rf"{re.escape(worker.name)}@\S+ ready\.", worker.output()):
-            return
-        if worker.process.poll() is not None:
-            pytest.fail(f"worker {worker.name} exited with {worker.process.returncode}:\n{group.logs()}")
-        time.sleep(0.2)
-    pytest.fail(f"worker {worker.name} was not ready after {START_TIMEOUT} s:\n{group.logs()}")
-
-
-def _stop(members: list[Worker]) -> None:
-    for worker in members:
-        if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
-    for worker in members:
-        try:
-            worker.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.process.pid, signal.SIGKILL)
-            worker.process.wait()
-
-
-def _delete_queue(queue: str) -> None:
-    """Drop the run's queue and anything a failed test left in it."""
-    with celery_app.connection_for_write() as connection:
-        # Declared first: a new connection knows no bindings, and deleting a queue removes those it knows.
-        bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
-        bound.declare()
-        bound.delete()
-    if not settings.REDIS_URL:
-        # The filesystem transport keeps an emptied binding table per exchange; the queue's own is not reused.
-        control = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"])
-        (control / f"{queue}.exchange").unlink(missing_ok=True)
 
 
 def _send(workers: Workers, task, *args, **kwargs) -> list:

@@ -14,10 +14,10 @@ import pytest
 from reviews import emails, mailer
 from reviews.models import NotificationSettings, OutboundMail
 from reviews.tasks.mail import mail_tick
+from tests.workers import celery_workers
 
 from . import factories
 from .smtp import SmtpServer
-from .workers import celery_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
@@ -42,7 +42,7 @@ def workers(django_db_setup, smtp_server, tmp_path_factory):
         "EMAIL_TIMEOUT": "10",
         "SITE_URL": "https://pipeaccess.example.com",
     }
-    with celery_workers(2, tmp_path_factory.mktemp("mail-workers"), env) as group:
+    with celery_workers(2, tmp_path_factory.mktemp("mail-workers"), env, prefix="test-mail") as group:
         yield group
 
 

@@ -10,20 +10,15 @@ CI runs this on PostgreSQL and Redis.
 
 import os
 import signal
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from reviews.choices import RevocationState
 from reviews.models import AuditEvent, Revocation
 from reviews.revocations import plan
 from reviews.tasks.revocations import execute_revocation
-from tests.cli import ROOT, database_env
-from tests.connectors.test_sync_workers import Worker, Workers, _delete_queue, _stop, _wait_until_ready
+from tests.workers import Worker, Workers, celery_workers
 
 from . import factories
 from .conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
@@ -52,48 +47,14 @@ def harbor(module_org):
 
 @pytest.fixture(scope="module")
 def workers(django_db_setup, tmp_path_factory):
-    queue = f"test-revocation-workers-{uuid.uuid4().hex[:12]}"
     env = {
-        **os.environ,
-        **database_env(),
-        "PIPEACCESS_VAR_DIR": str(settings.VAR_DIR),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
         TOKEN_ENV: PASSWORD,
         "HTTP_MAX_RETRIES": "0",
         "REVOCATION_RATE_LIMIT": RATE,
         "REVOCATION_BUSY_RETRY_SECONDS": "1",
     }
-    log_dir = tmp_path_factory.mktemp("revocation-workers")
-    members: list[Worker] = []
-    try:
-        for number in (1, 2):
-            name = f"revoke{number}-{queue}"
-            log = log_dir / f"{name}.log"
-            with log.open("wb") as out:
-                process = subprocess_worker(name, queue, env, out)
-            members.append(Worker(name, process, log))
-        group = Workers(queue, members)
-        for worker in members:
-            _wait_until_ready(worker, group)
+    with celery_workers(2, tmp_path_factory.mktemp("revocation-workers"), env, prefix="test-revocations") as group:
         yield group
-    finally:
-        _stop(members)
-        _delete_queue(queue)
-
-
-def subprocess_worker(name: str, queue: str, env: dict, out):
-    import subprocess
-
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and the celery module
-        [sys.executable, "-m", "celery", "-A", "pipeaccess", "worker", "--concurrency", "1", "-n", f"{name}@%h"]
-        + ["-Q", queue, "-l", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 @pytest.fixture
@@ -147,34 +108,12 @@ def wait_for(rev: Revocation, workers: Workers, *states) -> Revocation:
     pytest.fail(f"revocation {rev.pk} is {rev.state}, not {states}:\n{workers.logs()}")
 
 
-def pool_child(worker: Worker) -> int:
-    """The pid of the worker's pool process (the one running tasks), once it has one."""
-    pid = worker.process.pid
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if len(children) == 1:
-            return int(children[0])
-        time.sleep(0.05)
-    pytest.fail(f"worker {worker.name} has no single pool process: {children}")
-
-
-def worker_that_received(workers: Workers, task_id: str) -> Worker:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for worker in workers.members:
-            if task_id in worker.received():
-                return worker
-        time.sleep(0.05)
-    pytest.fail(f"no worker received {task_id}:\n{workers.logs()}")
-
-
 def kill_during(workers: Workers, harbor: TimedHarbor, rev: Revocation, *, method: str, after: bool) -> Worker:
     hold = harbor.hold(method, "/projects/*/members/*", after=after)
     task_id = send(workers, rev)
     assert hold.arrived.wait(30), workers.logs()
-    victim = worker_that_received(workers, task_id)
-    os.kill(pool_child(victim), signal.SIGKILL)
+    victim = workers.receiver(task_id)
+    os.kill(victim.pool_child(), signal.SIGKILL)
     time.sleep(0.5)  # the worker's connection is closed and the message put back
     hold.release.set()
     return victim

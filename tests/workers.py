@@ -1,4 +1,9 @@
-"""Real `celery worker` processes for the mail tests, on a queue of their own, sending to the test SMTP server."""
+"""Real `celery worker` processes for tests whose behaviour depends on separate processes racing through a broker.
+
+Each group consumes a fresh queue (Redis when REDIS_URL is set, else the filesystem broker under var/), so
+messages left by another run or a running demo are never taken. CELERY_QUEUE makes it the workers' default
+queue and this process sends there too, so tasks enqueued on either side reach these workers and no others.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from kombu import Exchange, Queue
 
@@ -22,6 +28,7 @@ from tests.cli import ROOT, database_env
 
 START_TIMEOUT = 30
 STOP_TIMEOUT = 10
+FIND_TIMEOUT = 10
 
 
 @dataclass
@@ -32,6 +39,10 @@ class Worker:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def received(self) -> set[str]:
+        """Ids of the tasks this worker took from the broker, as its log reports them."""
+        return set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", self.output()))
 
     def pool_children(self) -> list[int]:
         """Pids of the prefork pool processes (the ones that run tasks)."""
@@ -45,6 +56,16 @@ class Worker:
                 children.append(int(stat.parent.name))
         return children
 
+    def pool_child(self) -> int:
+        """The pid of the single pool process, waiting for one: a killed one is replaced only after a moment."""
+        deadline = time.monotonic() + FIND_TIMEOUT
+        while time.monotonic() < deadline:
+            children = self.pool_children()
+            if len(children) == 1:
+                return children[0]
+            time.sleep(0.05)
+        pytest.fail(f"worker {self.name} has no single pool process: {children}")
+
 
 @dataclass
 class Workers:
@@ -53,6 +74,16 @@ class Workers:
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.name}\n{w.output()}" for w in self.members)
+
+    def receiver(self, task_id: str) -> Worker:
+        """The worker that took ``task_id``, waiting until its log says so."""
+        deadline = time.monotonic() + FIND_TIMEOUT
+        while time.monotonic() < deadline:
+            for worker in self.members:
+                if task_id in worker.received():
+                    return worker
+            time.sleep(0.05)
+        pytest.fail(f"no worker received {task_id}:\n{self.logs()}")
 
     def kill_pool_children(self) -> list[int]:
         killed = []
@@ -65,9 +96,12 @@ class Workers:
 
 
 @contextlib.contextmanager
-def celery_workers(count: int, log_dir: Path, env: dict[str, str]) -> Iterator[Workers]:
-    """``count`` workers (one task at a time each) consuming a fresh queue, which this process also sends to."""
-    queue = f"test-mail-{uuid.uuid4().hex[:12]}"
+def celery_workers(count: int, log_dir: Path, env: dict[str, str], *, prefix: str = "test") -> Iterator[Workers]:
+    """``count`` workers (one task at a time each) consuming the fresh queue ``<prefix>-<random>``.
+
+    The parent's EMAIL_* settings are left out so that only ``env`` decides where the workers send mail.
+    """
+    queue = f"{prefix}-{uuid.uuid4().hex[:12]}"
     child_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")},
         **database_env(),
@@ -81,7 +115,7 @@ def celery_workers(count: int, log_dir: Path, env: dict[str, str]) -> Iterator[W
     celery_app.conf.task_default_queue = queue
     try:
         for number in range(1, count + 1):
-            name = f"mail{number}-{queue}"
+            name = f"worker{number}-{queue}"
             log = log_dir / f"{name}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(  # noqa: S603 - our own interpreter and the celery module
@@ -100,6 +134,7 @@ def celery_workers(count: int, log_dir: Path, env: dict[str, str]) -> Iterator[W
                         queue,
                         "-l",
                         "INFO",
+                        # Start-up handshakes with other workers: not under test, and slow.
                         "--without-mingle",
                         "--without-gossip",
                         "--without-heartbeat",
@@ -108,6 +143,7 @@ def celery_workers(count: int, log_dir: Path, env: dict[str, str]) -> Iterator[W
                     env=child_env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    # Its own process group, so a worker that ignores SIGTERM is killed with its pool child.
                     start_new_session=True,
                 )
             members.append(Worker(name, process, log))
@@ -127,9 +163,9 @@ def _wait_until_ready(worker: Worker, group: Workers) -> None:
         if re.search(rf"{re.escape(worker.name)}@\S+ ready\.", worker.output()):
             return
         if worker.process.poll() is not None:
-            raise RuntimeError(f"worker {worker.name} exited with {worker.process.returncode}:\n{group.logs()}")
+            pytest.fail(f"worker {worker.name} exited with {worker.process.returncode}:\n{group.logs()}")
         time.sleep(0.2)
-    raise RuntimeError(f"worker {worker.name} was not ready after {START_TIMEOUT} s:\n{group.logs()}")
+    pytest.fail(f"worker {worker.name} was not ready after {START_TIMEOUT} s:\n{group.logs()}")
 
 
 def _stop(members: list[Worker]) -> None:
@@ -145,10 +181,13 @@ def _stop(members: list[Worker]) -> None:
 
 
 def _delete_queue(queue: str) -> None:
+    """Drop the run's queue and anything a failed test left in it."""
     with celery_app.connection_for_write() as connection:
+        # Declared first: a new connection knows no bindings, and deleting a queue removes those it knows.
         bound = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)(connection.default_channel)
         bound.declare()
         bound.delete()
     if not settings.REDIS_URL:
+        # The filesystem transport keeps an emptied binding table per exchange; the queue's own is not reused.
         control = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"])
         (control / f"{queue}.exchange").unlink(missing_ok=True)
