@@ -117,7 +117,11 @@ def run_manage(tmp_path, *args, **env):
     )
 
 
-PRODUCTION = {"PIPEACCESS_ENV": "production", "ALLOWED_HOSTS": "pipeaccess.example.com"}
+PRODUCTION = {
+    "PIPEACCESS_ENV": "production",
+    "ALLOWED_HOSTS": "pipeaccess.example.com",
+    "AUDIT_KEY": "audit-key-kept-outside-the-database-0123456789",
+}
 
 
 @pytest.mark.subprocess
@@ -148,9 +152,18 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
 
 @pytest.mark.subprocess
 def test_production_without_allowed_hosts_refuses_to_start(tmp_path):
-    result = run_manage(tmp_path, "check", PIPEACCESS_ENV="production", SECRET_KEY=get_random_secret_key())
+    without = {k: v for k, v in PRODUCTION.items() if k != "ALLOWED_HOSTS"}
+    result = run_manage(tmp_path, "check", SECRET_KEY=get_random_secret_key(), **without)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS is required in production" in result.stderr
+
+
+@pytest.mark.subprocess
+def test_production_without_an_audit_key_refuses_to_start(tmp_path):
+    without = {k: v for k, v in PRODUCTION.items() if k != "AUDIT_KEY"}
+    result = run_manage(tmp_path, "check", SECRET_KEY=get_random_secret_key(), **without)
+    assert result.returncode != 0
+    assert "AUDIT_KEY (or AUDIT_KEY_FILE) is required in production" in result.stderr
 
 
 @pytest.mark.subprocess

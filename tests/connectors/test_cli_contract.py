@@ -69,7 +69,8 @@ def test_add_then_list_shows_references_never_values():
     assert listed[0]["base_url"] == "https://api.github.com"
     assert listed[0]["secrets"] == {"token": "env:GH_TOKEN"}
     assert listed[0]["last_sync"] is None
-    assert listed[0]["revocable"] == []  # GitHub revocation comes with the campaigns issue
+    # Campaign revocations reach GitHub members, teams, collaborators, deploy keys and invitations.
+    assert {"membership:membership", "permission:direct", "invitation:invitation"} <= set(listed[0]["revocable"])
     assert manage("connector", "remove", "gh").returncode == 0
     assert not Connector.objects.exists()
 
