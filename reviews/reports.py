@@ -31,6 +31,10 @@ class ReportError(ValueError):
     """Bad report parameters (an unknown kind, a missing date, an unknown connector): a message for the user."""
 
 
+class UnknownConnector(ReportError):
+    """The connector named in CONNECTOR:PATH does not exist."""
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -681,7 +685,7 @@ def access_at(params: InventoryParams) -> Iterator[dict]:
         raise ReportError("the access-at report needs --resource CONNECTOR:PATH (e.g. github:acme/api)")
     connector = Connector.objects.filter(name=name).first()
     if connector is None:
-        raise ReportError(f"unknown connector {name!r}")
+        raise UnknownConnector(f"unknown connector {name!r}")
     at = params.at or timezone.now()
     for row in export.rows([connector], export.Filters(at=at, resource_path=path), as_granted=False):
         yield export.flat(row)

@@ -29,11 +29,19 @@ def test_inventory_reports_over_the_api(inventory, security_user, client):
     api = token_client(client, security_user)
     body = api.get(reverse("api:report_inventory", kwargs={"kind": "outside"})).json()
     assert {r["login"] for r in body["rows"]} == {HOSTILE, "dave"}
-    bad = api.get(reverse("api:report_inventory", kwargs={"kind": "changes"}), {"since": "soon"})
+    bad = api.get(reverse("api:report_changes"), {"since": "soon", "until": "2026-01-01T00:00Z"})
     assert bad.status_code == 400 and "not an ISO 8601" in bad.json()["detail"]
+    missing = api.get(reverse("api:report_changes"), {"since": "2026-01-01T00:00Z"})
+    assert missing.status_code == 400 and "--since and --until" in missing.json()["detail"]
+    window = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    added = api.get(reverse("api:report_changes"), window).json()["rows"]
+    assert {r["change"] for r in added} == {"added"} and len(added) >= 10
+    reversed_window = {"since": window["until"], "until": window["since"]}
+    assert api.get(reverse("api:report_changes"), reversed_window).json()["rows"] == []
     assert api.get(reverse("api:report_inventory", kwargs={"kind": "nope"})).status_code == 404
-    at = api.get(reverse("api:report_inventory", kwargs={"kind": "access-at"}), {"resource": "acme-gh:acme/r2"})
+    at = api.get(reverse("api:report_access_at"), {"resource": "acme-gh:acme/r2"})
     assert "anonymous" in {r["account_login"] for r in at.json()["rows"]}
+    assert api.get(reverse("api:report_access_at"), {"resource": "nope:acme/r2"}).status_code == 404
 
 
 def test_reviewers_are_refused(closed, reviewer_user, client):
