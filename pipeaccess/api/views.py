@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
@@ -57,8 +59,13 @@ def _when(request, name: str):
     if name not in request.query_params:
         return None
     raw = request.query_params[name]
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
+    try:
+        value = parse_datetime(raw)
+        # In UTC: the database refuses some offsets Python accepts (-18:56), and the result is the same instant.
+        value = value.astimezone(UTC) if value is not None and value.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        value = None
+    if value is None:
         raise ValidationError({name: "an ISO 8601 date-time with a time zone, e.g. 2026-11-25T12:00:00Z"})
     return value
 
