@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -26,6 +27,9 @@ from connectors.people import import_roster
 from connectors.sync import run_sync, summary
 from pipeaccess.demo import roster as demo_roster
 from pipeaccess.roles import AUDITOR, REVIEWER, SECURITY, create_user, set_roles
+from reviews import campaigns
+from reviews.choices import CampaignState
+from reviews.models import Campaign, CampaignTemplate
 
 from .serve import ChildExited, Processes, interrupted_by_signals, listening, signals_deferred, start_services
 
@@ -56,7 +60,9 @@ DEMO_SYSTEMS = [
     DemoSystem("demo-gitlab", "gitlab", ("--seed", "7"), "--token-file", {"group": ["acme"]}),
     DemoSystem("demo-jenkins", "jenkins", ("--seed", "7"), "--token-file", {"username": "admin"}),
 ]
-DEMO_USERS = [("security@demo.test", SECURITY), ("reviewer@demo.test", REVIEWER), ("auditor@demo.test", AUDITOR)]
+# The demo reviewer is the Platform department head of the demo roster (the open campaign routes items to them).
+DEMO_USERS = [("security@demo.test", SECURITY), ("auditor@demo.test", AUDITOR)]
+DEMO_TEMPLATES = Path(__file__).resolve().parents[2] / "demo" / "templates.yaml"
 SIMULATOR_START_SECONDS = 30
 
 
@@ -113,6 +119,7 @@ class Command(BaseCommand):
                 raise CommandError(f"the demo sync of {system.connector} did not succeed: {run.error or run.status}")
         self._people()
         self._users()
+        self._campaigns()
         if not serve:
             return
         start_services(processes, port=port)
@@ -150,6 +157,7 @@ class Command(BaseCommand):
         path.write_text(demo_roster.roster_csv(persons), encoding="utf-8")
         report = import_roster(path.read_text(encoding="utf-8"), actor_label="demo")
         platform = Identity.objects.get(email=persons[1].email)
+        self.reviewer = platform.email
         for name in ("demo-github", "demo-harbor"):
             set_fallback(Connector.objects.get(name=name), platform, actor=None, actor_label="demo")
         c = report.correlation
@@ -158,10 +166,24 @@ class Command(BaseCommand):
             f"{c.get('orphans', 0)} without a person, {c.get('conflicts', 0)} conflict(s) (manage.py people conflicts)"
         )
 
+    def _campaigns(self) -> None:
+        """The demo templates, GitHub revocations switched on (the others stay dry runs), one open campaign."""
+        Identity.objects.get_or_create(
+            email="security@demo.test", defaults={"name": "Demo Security", "source": "manual"}
+        )
+        with open(DEMO_TEMPLATES, encoding="utf-8") as fh:
+            campaigns.apply_templates(list(yaml.safe_load_all(fh)))
+        Connector.objects.filter(name="demo-github").update(dry_run=False)
+        if not Campaign.objects.filter(state=CampaignState.OPEN).exists():
+            campaign = campaigns.launch(CampaignTemplate.objects.get(name="quarterly-pipeline"))
+            reviewer = self.reviewer
+            mine = campaign.items.filter(reviewer__email=reviewer).count()
+            self.stdout.write(f"Demo campaign {campaign.pk}: {campaign.items.count()} items, {mine} for {reviewer}")
+
     def _users(self) -> None:
         self.stdout.write("Demo users (passwords are new on every start):")
         User = get_user_model()
-        for email, role in DEMO_USERS:
+        for email, role in [*DEMO_USERS, (self.reviewer, REVIEWER)]:
             password = secrets.token_urlsafe(12)
             user = User.objects.filter(username=email).first()
             if user is None:
