@@ -1,4 +1,4 @@
-"""Operations pages (namespace "ops"): the audit log and the revocation queue."""
+"""Operations pages (namespace "ops"): the audit log, the revocation queue and the mail outbox."""
 
 from django.urls import path
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("revocations/<int:pk>/narrow/", ops.revocation_narrow, name="revocation_narrow"),
     path("revocations/<int:pk>/close/", ops.revocation_close, name="revocation_close"),
     path("revocations/<int:pk>/cancel/", ops.revocation_cancel, name="revocation_cancel"),
+    path("mails/", ops.mail_outbox, name="mails"),
+    path("mails/<int:pk>/resend/", ops.mail_resend, name="mail_resend"),
 ]

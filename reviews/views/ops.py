@@ -1,6 +1,7 @@
-"""The security team's operations pages: the audit log (with export) and the revocation queue.
+"""The security team's operations pages: the audit log (with export), the revocation queue and the mail outbox.
 
-Auditors see both read-only; only the security role approves, narrows, retries or closes revocations.
+Auditors see them read-only; only the security role approves, narrows, retries or closes revocations and
+sends a failed mail again.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from django.views.decorators.http import require_POST
 from connectors.choices import Level
 from connectors.export import csv_safe
 from pipeaccess.ui import can_change, paginate, security_only, security_or_auditor
-from reviews import audit
+from reviews import audit, mailer
 from reviews import revocations as revs
 from reviews.choices import RevocationState
-from reviews.models import AuditEvent, Revocation
+from reviews.models import AuditEvent, OutboundMail, Revocation
 
 AUDIT_FILTERS = ("action", "actor", "object", "since", "until")
 
@@ -210,3 +211,34 @@ def revocation_cancel(request, pk):
     return _act(
         request, pk, lambda rev: revs.cancel(rev, actor=request.user, reason=reason), "Revocation {pk} cancelled."
     )
+
+
+@security_or_auditor
+def mail_outbox(request):
+    """Mails by state, failed ones first: a permanent SMTP refusal or an unknown outcome needs a person."""
+    state = request.GET.get("state", OutboundMail.State.FAILED)
+    if state not in OutboundMail.State.values:
+        state = OutboundMail.State.FAILED
+    qs = mailer.failed_mails() if state == OutboundMail.State.FAILED else OutboundMail.objects.filter(state=state)
+    totals = dict(OutboundMail.objects.values_list("state").annotate(n=Count("id")).order_by())
+    return render(
+        request,
+        "ops/mails.html",
+        {
+            "page": paginate(request, qs.select_related("campaign").order_by("-created", "-id")),
+            "state": state,
+            "states": [(value, label, totals.get(value, 0)) for value, label in OutboundMail.State.choices],
+            "can_change": can_change(request),
+        },
+    )
+
+
+@require_POST
+@security_only
+def mail_resend(request, pk):
+    row = get_object_or_404(OutboundMail, pk=pk)
+    if mailer.requeue(row, actor=request.user):
+        messages.success(request, f"The {row.kind} mail to {row.recipient} is queued again.")
+    else:
+        messages.error(request, "Only a failed mail can be sent again.")
+    return redirect("ops:mails")

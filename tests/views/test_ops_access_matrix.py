@@ -45,6 +45,8 @@ ACCESS = {
     "ops:revocation_narrow": "action",
     "ops:revocation_close": "action",
     "ops:revocation_cancel": "action",
+    "ops:mails": "read",
+    "ops:mail_resend": "action",
 }
 
 
