@@ -26,6 +26,12 @@ EXTRA = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoints(settings, tmp_path):
+    """Checkpoints of this test only: the ones under var/ belong to another database's chain."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+
 @pytest.fixture
 def inventory(people):  # noqa: F811
     inv = Inventory()

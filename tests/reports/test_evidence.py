@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from reviews import evidence
+from reviews import audit, evidence
 from reviews.models import AuditEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +175,17 @@ def test_a_file_that_is_not_a_zip_is_reported(tmp_path):
     junk.write_bytes(b"not a zip")
     result = evidence.verify(junk)
     assert not result.ok and result.problems[0].startswith("not a readable zip file")
+
+
+def test_chain_json_carries_the_latest_signed_checkpoint(closed, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    checkpoint, _ = audit.write_checkpoint()
+    files = _files(evidence.export(closed))
+    chain = json.loads(files["chain.json"])
+    assert (chain["checkpoint"]["seq"], chain["checkpoint"]["hash"]) == (checkpoint.seq, checkpoint.hash)
+    assert chain["checkpoint"]["seq"] == chain["events"]["last_seq"]  # the close was the newest event then
+    assert evidence.verify(io.BytesIO(_zip(files))).ok
+    chain["checkpoint"]["hash"] = "0" * 64
+    forged = {**files, "chain.json": json.dumps(chain).encode()}
+    result = evidence.verify(io.BytesIO(_zip(_remanifest(forged))))
+    assert result.problems == [f"event #{checkpoint.seq} does not have the hash the signed checkpoint recorded"]
