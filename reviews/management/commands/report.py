@@ -7,7 +7,8 @@
     manage.py report verify-evidence FILE.zip
 
 KIND: admins, outside, orphaned, leavers, nonhuman, public, changes, access-at.
-Exit codes: 0 success; 1 failure (message on stderr; verify-evidence: the package does not check); 2 bad usage.
+Exit codes: 0 success; 1 failure (message on stderr; verify-evidence: the package does not check); 2 bad usage
+(including a missing or unreadable date or resource).
 Every export is an audit event (report.exported / report.evidence_exported).
 """
 
@@ -65,8 +66,11 @@ class Command(BaseCommand):
         }[subcommand]
         try:
             handler(**options)
-        except (reports.ReportError, evidence.EvidenceError) as exc:
+        except (reports.UnknownConnector, evidence.EvidenceError) as exc:
             raise CommandError(str(exc)) from None
+        except reports.ReportError as exc:
+            # Missing or unreadable parameters: bad usage.
+            raise CommandError(str(exc), returncode=2) from None
 
     def _campaign(self, pk: int) -> Campaign:
         campaign = Campaign.objects.filter(pk=pk).first()
@@ -85,9 +89,9 @@ class Command(BaseCommand):
             sys.stdout.flush()
 
     def handle_campaign(self, *, id, format, output, **_):
-        campaign = self._campaign(id)
         if format == "pdf" and (not output or output == "-"):
             raise CommandError("--format pdf needs --output FILE.pdf", returncode=2)
+        campaign = self._campaign(id)
         report = reports.campaign_report(campaign)
         if format == "json":
             data = (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode()
