@@ -485,7 +485,13 @@ def parse_moment(value: str | None, name: str) -> datetime | None:
         when = None
     if when is None:
         raise ReportError(f"{name} {text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25T14:00Z)")
-    return when if timezone.is_aware(when) else when.replace(tzinfo=UTC)
+    if not timezone.is_aware(when):
+        return when.replace(tzinfo=UTC)
+    # In UTC: databases refuse odd offsets (PostgreSQL: "-18:56"); a moment beyond year 1 or 9999 is clamped.
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if when.year < 2 else datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

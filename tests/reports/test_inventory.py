@@ -133,3 +133,10 @@ def test_bad_dates_and_missing_parameters_fail_with_a_message(inventory):
         )
     with pytest.raises(CommandError, match="--since and --until"):
         call_command("report", "inventory", "changes", "--format", "json")
+
+
+def test_moments_are_read_in_utc_whatever_their_offset():
+    assert reports.parse_moment("0137-09-19T05:18:06-18:56", "since").isoformat() == "0137-09-20T00:14:06+00:00"
+    assert reports.parse_moment("2026-11-01", "at").isoformat() == "2026-11-01T00:00:00+00:00"
+    assert reports.parse_moment("0001-01-01T00:00:00+05:00", "at").year == 1
+    assert reports.parse_moment("", "at") is None
