@@ -236,6 +236,7 @@ def _revocation_row(r: dict) -> dict:
         "action": r["action"],
         "downgrade_to": _level(r["downgrade_to"]),
         "state": r["state"],
+        "state_label": RevocationState(r["state"]).label,
         "outcome": r["outcome"],
         "attempts": r["attempts"],
         "last_error": r["last_error"],
