@@ -27,6 +27,7 @@ from django.db import transaction
 
 from reviews.audit import record
 
+from . import risk
 from .choices import AccountType, GrantKind, IdentityStatus, Level, OwnerRule, ResourceType
 from .correlation import bulk_set
 from .models import Account, Connector, Grant, Identity, OwnershipRule, Resource
@@ -314,6 +315,8 @@ def set_owner(
         )
         if identity is None:
             _assign(current.connector)
+    # An owner (or its absence) is a risk signal of the account's grants.
+    risk.refresh(current.connector)
     obj.refresh_from_db()
     return obj
 
@@ -332,7 +335,9 @@ def set_fallback(connector: Connector, identity: Identity | None, *, actor, acto
             owner=identity.email if identity else None,
             previous=before,
         )
-        return _assign(connector)
+        counts = _assign(connector)
+    risk.refresh(connector)
+    return counts
 
 
 def after_sync(run) -> None:

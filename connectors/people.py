@@ -297,17 +297,14 @@ def _apply(identity: Identity, person: Person, *, manager: Identity | None = Non
 
 
 def refresh_after_people_change() -> dict:
-    """Re-correlate every account, re-assign owners and (when the risk module offers it) refresh risk."""
+    """Re-correlate every account, re-assign owners and refresh risk: leavers and orphans change with the roster."""
     from . import correlation, owners, risk
 
     counts = correlation.correlate(None)
     for connector in Connector.objects.all():
         with transaction.atomic():
             owners.assign(connector)
-        refresh = getattr(risk, "refresh", None)
-        if refresh is not None:
-            with transaction.atomic():
-                refresh(connector)
+        risk.refresh(connector)
     return counts
 
 
