@@ -3,9 +3,21 @@
 
 import pytest
 
-from tests.ui.conftest import browser, login_as, page, problems  # noqa: F401
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, login_as, page, problems  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """This module's own Chromium, closed when the module ends: one Playwright at a time per process, so the
+    session-wide browser of tests/ui can start after it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 def test_an_auditor_reads_the_campaign_report_and_the_inventory(
