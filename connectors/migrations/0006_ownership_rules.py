@@ -5,23 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0005_people_owners_risk'),
+        ("connectors", "0005_people_owners_risk"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OwnershipRule',
+            name="OwnershipRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(max_length=1000)),
-                ('position', models.PositiveIntegerField()),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ownership_rules', to='connectors.connector')),
-                ('identity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='connectors.identity')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("pattern", models.CharField(max_length=1000)),
+                ("position", models.PositiveIntegerField()),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ownership_rules",
+                        to="connectors.connector",
+                    ),
+                ),
+                (
+                    "identity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="connectors.identity"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
+                "ordering": ["position"],
             },
         ),
     ]

@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviews', '0001_campaigns_revocations_audit_mail'),
+        ("reviews", "0001_campaigns_revocations_audit_mail"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='campaign',
-            name='state',
-            field=models.CharField(choices=[('launching', 'Launching'), ('open', 'Open'), ('closed', 'Closed'), ('failed', 'Launch failed')], default='launching', max_length=20),
+            model_name="campaign",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("launching", "Launching"),
+                    ("open", "Open"),
+                    ("closed", "Closed"),
+                    ("failed", "Launch failed"),
+                ],
+                default="launching",
+                max_length=20,
+            ),
         ),
     ]

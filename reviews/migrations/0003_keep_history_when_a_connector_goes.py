@@ -5,41 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0006_ownership_rules'),
-        ('reviews', '0002_campaign_failed_state'),
+        ("connectors", "0006_ownership_rules"),
+        ("reviews", "0002_campaign_failed_state"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reviewitem',
-            name='account',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.account'),
+            model_name="reviewitem",
+            name="account",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="connectors.account",
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewitem',
-            name='connector',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.connector'),
+            model_name="reviewitem",
+            name="connector",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="connectors.connector",
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewitem',
-            name='grant',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='review_items', to='connectors.grant'),
+            model_name="reviewitem",
+            name="grant",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="review_items",
+                to="connectors.grant",
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewitem',
-            name='group',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.resource'),
+            model_name="reviewitem",
+            name="group",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="connectors.resource",
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewitem',
-            name='resource',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.resource'),
+            model_name="reviewitem",
+            name="resource",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="connectors.resource",
+            ),
         ),
         migrations.AlterField(
-            model_name='revocation',
-            name='connector',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='revocations', to='connectors.connector'),
+            model_name="revocation",
+            name="connector",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="revocations",
+                to="connectors.connector",
+            ),
         ),
     ]
