@@ -243,6 +243,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Revocations left queued by a lost broker message are sent again from the database outbox.
+    "reconcile-revocations": {
+        "task": "reviews.tasks.revocations.reconcile_revocations",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     # Signed (seq, head hash) checkpoints outside the database: truncation and full rewrites show (reviews.audit).
     "audit-checkpoint": {
         "task": "reviews.tasks.audit.write_audit_checkpoint",
@@ -325,6 +331,9 @@ REVOCATION_RETRY_BACKOFF_MAX = env_float("REVOCATION_RETRY_BACKOFF_MAX", 3600.0)
 REVOCATION_MAX_ATTEMPTS = env_int("REVOCATION_MAX_ATTEMPTS", 5)
 # A task whose send slot is further away than this is re-sent for later instead of sleeping in the worker.
 REVOCATION_THROTTLE_MAX_SLEEP = env_float("REVOCATION_THROTTLE_MAX_SLEEP", 10.0)
+# A revocation queued for this long (after its expected retry time, if it is waiting for one) lost its message:
+# the reconciler (beat, every 5 minutes) enqueues it again.
+REVOCATION_RECONCILE_AFTER_SECONDS = env_float("REVOCATION_RECONCILE_AFTER_SECONDS", 600.0)
 # A delivery that finds the revocation locked by another process looks again after this long.
 REVOCATION_BUSY_RETRY_SECONDS = env_float("REVOCATION_BUSY_RETRY_SECONDS", 5.0)
 # The audit chain's HMAC key lives outside the database (reviews.audit). Development: a key file under var/.

@@ -1,11 +1,18 @@
-"""Celery tasks: revocations (the work itself is reviews.revocations.execute)."""
+"""Celery tasks: revocations (the work itself is reviews.revocations.execute) and their reconciler."""
+
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
-from .. import revocations
+from .. import audit, revocations
+from ..choices import RevocationState
+from ..models import AuditEvent, Revocation
 
-__all__ = ["execute_revocation"]
+__all__ = ["execute_revocation", "reconcile", "reconcile_revocations"]
 
 
 @shared_task(
@@ -25,3 +32,67 @@ def execute_revocation(self, rev_id: int) -> str:
         if self.request.retries >= self.max_retries:
             return revocations.give_up(rev_id, str(exc))
         raise self.retry(countdown=revocations.backoff(self.request.retries), exc=exc) from None
+
+
+@shared_task
+def reconcile_revocations() -> str:
+    """Beat: enqueue again the revocations whose message was lost (see reconcile)."""
+    sent = reconcile()
+    return f"re-enqueued {len(sent)}" + (f": {', '.join(map(str, sent))}" if sent else "")
+
+
+def _longest_backoff(attempts: int) -> float:
+    """The longest a queued row may legitimately wait for the retry its last failed attempt scheduled."""
+    if attempts <= 0:
+        return 0.0
+    return min(settings.REVOCATION_RETRY_BACKOFF_MAX, settings.REVOCATION_RETRY_BACKOFF * 2 ** (attempts - 1))
+
+
+def reconcile(*, now=None) -> list[int]:
+    """Enqueue every revocation ``queued`` for longer than settings.REVOCATION_RECONCILE_AFTER_SECONDS.
+
+    The database row is the outbox; the broker message only wakes a worker. A message is lost when the broker
+    restarts without persistence or is down when the row commits, and nothing else would send it again.
+    "Queued since" is the row's last audit event (queued, approved, retried, a transient error) or its creation;
+    a row waiting for a scheduled retry is left alone until that retry is overdue too. Re-sending is safe:
+    execution claims queued → running conditionally, so a message that was not lost after all does nothing.
+    Each re-enqueue is audited (``revocation.reenqueued``), which also restarts the row's wait.
+    Returns the ids enqueued.
+    """
+    now = now or timezone.now()
+    threshold = timedelta(seconds=settings.REVOCATION_RECONCILE_AFTER_SECONDS)
+    rows = list(
+        Revocation.objects.filter(state=RevocationState.QUEUED, created__lt=now - threshold).values_list(
+            "pk", "created", "attempts"
+        )
+    )
+    if not rows:
+        return []
+    last_event = dict(
+        AuditEvent.objects.filter(
+            object_type=Revocation._meta.label_lower, object_id__in=[str(pk) for pk, _, _ in rows]
+        )
+        .values("object_id")
+        .annotate(last=Max("created"))
+        .values_list("object_id", "last")
+    )
+    sent = []
+    for pk, created, attempts in rows:
+        since = max(created, last_event.get(str(pk)) or created)
+        overdue = now - since - timedelta(seconds=_longest_backoff(attempts))
+        if overdue <= threshold:
+            continue
+        with transaction.atomic():
+            rev = Revocation.objects.select_for_update().filter(pk=pk, state=RevocationState.QUEUED).first()
+            if rev is None:
+                continue  # picked up meanwhile
+            audit.record(
+                "revocation.reenqueued",
+                obj=rev,
+                campaign=rev.item.campaign if rev.item_id else None,
+                queued_since=since.isoformat(),
+                attempts=attempts,
+            )
+            transaction.on_commit(lambda pk=pk: execute_revocation.delay(pk))
+        sent.append(pk)
+    return sent

@@ -1,0 +1,213 @@
+"""Redis restarted without persistence while revocations and mails are queued: nothing is lost, nothing is doubled.
+
+The test starts its own redis-server (whatever REDIS_URL says), points this process's Celery app and two real
+`celery worker` processes at it, queues revocations against the Harbor simulator and mails for the SMTP server,
+then kills Redis with SIGKILL before any worker has consumed the queue and starts it again empty (no RDB, no
+AOF). The broker messages are gone; the database outbox still says queued. The revocation reconciler and the
+mail tick, run by the workers (each twice, so duplicates are sent on purpose), enqueue them again: every
+revocation is applied upstream exactly once and every mail arrives exactly once.
+"""
+
+import contextlib
+import shutil
+import subprocess
+import time
+from collections import Counter
+from datetime import timedelta
+from types import SimpleNamespace
+
+import kombu.pools
+import pytest
+import redis
+from django.db import transaction
+from django.utils import timezone
+
+import tests.workers
+from connectors.models import Grant
+from connectors.sync import run_sync
+from pipeaccess.celery import app as celery_app
+from reviews import emails
+from reviews.choices import RevocationState
+from reviews.models import AuditEvent, NotificationSettings, OutboundMail, Revocation
+from reviews.revocations import plan
+from reviews.tasks.mail import mail_tick
+from reviews.tasks.revocations import reconcile_revocations
+from tests.connectors.helpers import add_simulated_connector
+from tests.mail.smtp import SmtpServer, free_port
+from tests.revocations import factories
+from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
+from tests.workers import celery_workers
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
+
+MEMBERS = ["olivia", "peter", "rita", "sam"]
+SECURITY_TEAM = ["sec1@example.com", "sec2@example.com", "sec3@example.com"]
+DONE_TIMEOUT = 90
+QUIET_SECONDS = 3
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A throw-away redis-server on a free loopback port, without persistence; kill() and start() again."""
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = log_path
+        self.process = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - the redis-server binary with fixed arguments
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.ConnectionError):
+                if self.client().ping():
+                    return
+            time.sleep(0.05)
+        pytest.fail(f"redis-server did not start:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2)
+
+
+def _use_broker(url: str) -> None:
+    """Point this process's Celery app at ``url`` and drop every pooled connection to the previous broker."""
+    celery_app.conf.broker_url = url
+    kombu.pools.reset()  # closes and forgets every producer and connection pool of this process
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis.log")
+    server.start()
+    previous = celery_app.conf.broker_url
+    _use_broker(server.url)
+    yield server
+    _use_broker(previous)
+    if server.process.poll() is None:
+        server.kill()
+
+
+@pytest.fixture
+def harbor():
+    org = harbor_org()
+    for login in MEMBERS[2:]:
+        org.add_user(login)
+        org.add_member("shared", user=login, role="developer")
+    with TimedHarbor(org) as simulator:
+        yield simulator
+
+
+def _wait(condition, what: str, logs) -> None:
+    deadline = time.monotonic() + DONE_TIMEOUT
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}:\n{logs()}")
+
+
+def test_after_a_redis_restart_the_reconcilers_resend_each_revocation_and_mail_exactly_once(
+    private_redis, harbor, monkeypatch, tmp_path
+):
+    connector = add_simulated_connector(
+        monkeypatch,
+        name="harbor",
+        kind="harbor",
+        base_url=harbor.url,
+        token_env=TOKEN_ENV,
+        token=PASSWORD,
+        username="admin",
+    )
+    connector.dry_run = False
+    connector.save(update_fields=["dry_run"])
+    assert run_sync(connector).applied_at is not None
+    config = NotificationSettings.load()
+    config.digest_enabled = False
+    config.security_team_emails = SECURITY_TEAM
+    config.save()
+
+    # The queue the workers will read, fixed in advance so messages can wait there before any worker exists.
+    queue_hex = "reliability0" + "0" * 20
+    monkeypatch.setattr(tests.workers, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=queue_hex)))
+    queue = f"test-broker-restart-{queue_hex[:12]}"
+    monkeypatch.setattr(celery_app.conf, "task_default_queue", queue)
+
+    # Queued revocations (plan() enqueues each on commit) and queued mails (each enqueued on commit).
+    campaign = factories.campaign()
+    for login in MEMBERS:
+        grant = Grant.objects.current().get(account__login=login, resource__path="shared", via="direct")
+        factories.decided_item(campaign, grant)
+    revocations = plan(campaign)
+    assert [r.state for r in revocations] == [RevocationState.QUEUED] * len(MEMBERS)
+    with transaction.atomic():
+        mails = emails.queue_close_summary(campaign)
+    assert sorted(m.recipient for m in mails) == SECURITY_TEAM
+    assert private_redis.client().llen(queue) == len(MEMBERS) + len(SECURITY_TEAM)
+
+    # Redis dies and comes back empty: the messages are gone, the outbox rows are not.
+    private_redis.kill()
+    private_redis.start()
+    _use_broker(private_redis.url)
+    assert private_redis.client().llen(queue) == 0
+
+    with SmtpServer() as smtp:
+        env = {
+            "REDIS_URL": private_redis.url,
+            TOKEN_ENV: PASSWORD,
+            "HTTP_MAX_RETRIES": "0",
+            "REVOCATION_RATE_LIMIT": "1000/s",
+            "REVOCATION_RECONCILE_AFTER_SECONDS": "1",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp.port),
+            "EMAIL_TIMEOUT": "10",
+            "SITE_URL": "https://pipeaccess.example.com",
+        }
+        with celery_workers(2, tmp_path, env, prefix="test-broker-restart") as workers:
+            assert workers.queue == queue
+            # Without the reconcilers nothing would ever happen: the workers idle, the rows stay queued.
+            time.sleep(QUIET_SECONDS)
+            assert set(Revocation.objects.values_list("state", flat=True)) == {RevocationState.QUEUED}
+            assert set(OutboundMail.objects.values_list("state", flat=True)) == {OutboundMail.State.QUEUED}
+            assert harbor.writes == [] and smtp.handler.messages == []
+
+            # The mail tick re-enqueues queued rows older than five minutes: the rows say they are.
+            OutboundMail.objects.update(created=timezone.now() - timedelta(minutes=10))
+            for _ in range(2):
+                reconcile_revocations.apply_async(queue=queue)
+                mail_tick.apply_async(queue=queue)
+
+            def finished() -> bool:
+                revs = set(Revocation.objects.values_list("state", flat=True))
+                rows = set(OutboundMail.objects.values_list("state", flat=True))
+                return revs == {RevocationState.DONE} and rows == {OutboundMail.State.SENT}
+
+            _wait(finished, "the revocations and mails did not all finish", workers.logs)
+            time.sleep(QUIET_SECONDS)  # any duplicate message still in flight gets its chance to do harm
+            logs = workers.logs()
+
+        deletes = Counter(path for _, method, path in harbor.writes if method == "DELETE")
+        assert sorted(deletes.values()) == [1] * len(MEMBERS), (harbor.writes, logs)
+        assert len(harbor.writes) == len(MEMBERS), (harbor.writes, logs)
+        assert set(Revocation.objects.values_list("outcome", flat=True)) == {"revoked"}
+        reenqueued = AuditEvent.objects.filter(action="revocation.reenqueued").values_list("object_id", flat=True)
+        assert {str(r.pk) for r in revocations} <= set(reenqueued), logs
+
+        received = Counter(message["Message-ID"] for message in smtp.handler.messages)
+        expected = set(OutboundMail.objects.values_list("message_id", flat=True))
+        assert set(received) == expected, logs
+        assert set(received.values()) == {1}, received
+        close_summaries = [m for m in smtp.handler.messages if m["To"] in SECURITY_TEAM]
+        assert sorted(m["To"] for m in close_summaries) >= SECURITY_TEAM
