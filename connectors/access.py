@@ -255,7 +255,7 @@ def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tu
         ctes.append(
             f"up(id, parent_id, type, path, origin) AS ("  # noqa: S608
             f"SELECT id, parent_id, type, path, id FROM {table} WHERE id IN ({marks(up_from)}) UNION ALL "
-            f"SELECT r.id, r.parent_id, r.type, r.path, up.origin FROM {table} r JOIN up ON r.id = up.parent_id)"
+            f"SELECT r.id, r.parent_id, r.type, r.path, up.origin FROM {table} r JOIN up ON r.id = up.parent_id)"  # nosec B608 # table/column names are ours, values are parameters
         )
         selects.append("SELECT origin, id, type, path FROM up WHERE id <> origin")
         params += [int(i) for i in up_from]
@@ -264,10 +264,10 @@ def _tree(up_from: list[int], down_from: list[tuple[int, list[str]]]) -> list[tu
         ctes.append(
             f"down(id, type, path, origin) AS ("  # noqa: S608
             f"SELECT id, type, path, id FROM {table} WHERE id IN ({marks(down_from)}) UNION ALL "
-            f"SELECT r.id, r.type, r.path, down.origin FROM {table} r JOIN down ON r.parent_id = down.id)"
+            f"SELECT r.id, r.type, r.path, down.origin FROM {table} r JOIN down ON r.parent_id = down.id)"  # nosec B608 # table/column names are ours, values are parameters
         )
         types_in = marks(down_types)
-        selects.append(f"SELECT origin, id, type, path FROM down WHERE id <> origin AND type IN ({types_in})")  # noqa: S608
+        selects.append(f"SELECT origin, id, type, path FROM down WHERE id <> origin AND type IN ({types_in})")  # noqa: S608 # nosec B608 # table/column names are ours, values are parameters
         params += [int(i) for i, _ in down_from]
     # Parameters in text order: every CTE's ids first, then the type filter of the down select.
     if down_from:

@@ -312,7 +312,7 @@ def _raw_copy(rows: list[tuple]) -> tuple[str, float]:
         cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
         # Same column types as the staged grant table, no constraint, no index.
         cursor.execute(
-            f"CREATE TABLE {SCRATCH_TABLE} AS SELECT {columns} FROM {StagedGrant._meta.db_table} WHERE 1 = 0"  # noqa: S608
+            f"CREATE TABLE {SCRATCH_TABLE} AS SELECT {columns} FROM {StagedGrant._meta.db_table} WHERE 1 = 0"  # noqa: S608 # nosec B608 # table/column names are ours, values are parameters
         )
     try:
         started = time.perf_counter()
@@ -325,7 +325,7 @@ def _raw_copy(rows: list[tuple]) -> tuple[str, float]:
             else:
                 method = f"executemany INSERT ({connection.vendor} has no COPY)"
                 marks = ", ".join(["%s"] * len(rows[0])) if rows else ""
-                cursor.executemany(f"INSERT INTO {SCRATCH_TABLE} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+                cursor.executemany(f"INSERT INTO {SCRATCH_TABLE} ({columns}) VALUES ({marks})", rows)  # noqa: S608 # nosec B608 # table/column names are ours, values are parameters
         seconds = time.perf_counter() - started
     finally:
         with connection.cursor() as cursor:
@@ -345,7 +345,7 @@ def _copy_into_grant_table(connector: Connector) -> float | None:
     columns = [f.column for f in Grant._meta.concrete_fields if f.column != "id"]
     select = ", ".join("added_run_id" if column == "removed_run_id" else column for column in columns)
     with connection.cursor() as cursor:
-        query = f"COPY (SELECT {select} FROM {table} WHERE connector_id = {int(connector.pk)}) TO STDOUT"  # noqa: S608
+        query = f"COPY (SELECT {select} FROM {table} WHERE connector_id = {int(connector.pk)}) TO STDOUT"  # noqa: S608 # nosec B608 # table/column names are ours, values are parameters
         with cursor.cursor.copy(query) as copy:
             blocks = [bytes(block) for block in copy]
     with transaction.atomic(), connection.cursor() as cursor:

@@ -251,7 +251,7 @@ def bulk_set(model, objs: list, fields: list[str], batch: int = BATCH) -> None:
             ]
             cursor.execute(
                 f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row] * len(chunk))}) "  # noqa: S608 - names are ours
-                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{quote(columns[0].column)} = v.c0",
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{quote(columns[0].column)} = v.c0",  # nosec B608 # table/column names are ours, values are parameters
                 params,
             )
 

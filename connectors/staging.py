@@ -166,7 +166,7 @@ def write_rows(model, rows: list[tuple]) -> None:
                     copy.write_row(row)
         else:
             placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)  # nosec B608 # table/column names are ours, values are parameters
 
 
 def clear(run_id: int) -> None:

@@ -236,7 +236,7 @@ def _check_references(run: SyncRun) -> None:
            OR (s.account_external_id IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM {S_ACC} a WHERE a.run_id = s.run_id AND a.external_id = s.account_external_id))
            OR (s.group_external_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM {S_RES} g WHERE g.run_id = s.run_id AND g.external_id = s.group_external_id)))""",
+                SELECT 1 FROM {S_RES} g WHERE g.run_id = s.run_id AND g.external_id = s.group_external_id)))""",  # nosec B608 # table/column names are ours, values are parameters
         [run.pk],
     )
     if dangling:
@@ -244,7 +244,7 @@ def _check_references(run: SyncRun) -> None:
             f"the connector yielded {dangling} grant(s) referring to accounts or resources it did not list"
         )
     duplicates = _scalar(
-        f"SELECT COUNT(*) FROM (SELECT key FROM {S_GRANT} WHERE run_id = %s GROUP BY key HAVING COUNT(*) > 1) d",
+        f"SELECT COUNT(*) FROM (SELECT key FROM {S_GRANT} WHERE run_id = %s GROUP BY key HAVING COUNT(*) > 1) d",  # nosec B608 # table/column names are ours, values are parameters
         [run.pk],
     )
     if duplicates:
@@ -252,7 +252,7 @@ def _check_references(run: SyncRun) -> None:
     for table in (S_ACC, S_RES):
         duplicates = _scalar(
             f"SELECT COUNT(*) FROM (SELECT external_id FROM {table} WHERE run_id = %s "
-            f"GROUP BY external_id HAVING COUNT(*) > 1) d",
+            f"GROUP BY external_id HAVING COUNT(*) > 1) d",  # nosec B608 # table/column names are ours, values are parameters
             [run.pk],
         )
         if duplicates:
@@ -269,20 +269,20 @@ def compare(run: SyncRun) -> dict:
 
 def _compare(run: SyncRun) -> dict:
     params = [run.connector_id, run.pk]
-    current = _scalar(f"SELECT COUNT(*) FROM {T_GRANT} WHERE connector_id = %s AND removed_run_id IS NULL", params[:1])
+    current = _scalar(f"SELECT COUNT(*) FROM {T_GRANT} WHERE connector_id = %s AND removed_run_id IS NULL", params[:1])  # nosec B608 # table/column names are ours, values are parameters
     removed = _scalar(
         f"""SELECT COUNT(*) FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL
-            AND NOT EXISTS (SELECT 1 FROM {S_GRANT} s WHERE s.run_id = %s AND s.key = c.key)""",
+            AND NOT EXISTS (SELECT 1 FROM {S_GRANT} s WHERE s.run_id = %s AND s.key = c.key)""",  # nosec B608 # table/column names are ours, values are parameters
         params,
     )
     changed = _scalar(
         f"""SELECT COUNT(*) FROM {T_GRANT} c JOIN {S_GRANT} s ON s.key = c.key AND s.run_id = %s
-            WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND s.digest <> c.digest""",
+            WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND s.digest <> c.digest""",  # nosec B608 # table/column names are ours, values are parameters
         [run.pk, run.connector_id],
     )
     added = _scalar(
         f"""SELECT COUNT(*) FROM {S_GRANT} s WHERE s.run_id = %s AND NOT EXISTS (
-            SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",
+            SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",  # nosec B608 # table/column names are ours, values are parameters
         [run.pk, run.connector_id],
     )
     return {"current_before": current, "added": added, "removed": removed, "changed": changed}
@@ -307,7 +307,7 @@ def apply(run: SyncRun, *, actor=None) -> None:
         f"""UPDATE {T_GRANT} SET removed_run_id = %s, valid_to = %s, last_seen_at = %s
             WHERE connector_id = %s AND removed_run_id IS NULL AND NOT EXISTS (
               SELECT 1 FROM {S_GRANT} s
-              WHERE s.run_id = %s AND s.key = {T_GRANT}.key AND s.digest = {T_GRANT}.digest)""",
+              WHERE s.run_id = %s AND s.key = {T_GRANT}.key AND s.digest = {T_GRANT}.digest)""",  # nosec B608 # table/column names are ours, values are parameters
         [run_id, _db_time(now), _db_time(previous_at), conn_id, run_id],
     )
     _execute(
@@ -322,7 +322,7 @@ def apply(run: SyncRun, *, actor=None) -> None:
             LEFT JOIN {T_ACC} a ON a.connector_id = %s AND a.external_id = s.account_external_id
             LEFT JOIN {T_RES} g ON g.connector_id = %s AND g.external_id = s.group_external_id
             WHERE s.run_id = %s AND NOT EXISTS (
-              SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",
+              SELECT 1 FROM {T_GRANT} c WHERE c.connector_id = %s AND c.removed_run_id IS NULL AND c.key = s.key)""",  # nosec B608 # table/column names are ours, values are parameters
         [conn_id, run_id, _db_time(now), conn_id, conn_id, conn_id, run_id, conn_id],
     )
     staging.clear(run_id)
@@ -366,20 +366,20 @@ def _apply_rows(table: str, staged: str, cols: str, conn_id: int, run_id: int) -
                WHERE s.run_id = %s AND s.external_id = {table}.external_id)
             WHERE connector_id = %s AND EXISTS (
               SELECT 1 FROM {staged} s WHERE s.run_id = %s AND s.external_id = {table}.external_id
-              AND (s.digest <> {table}.digest OR NOT {table}.present))""",
+              AND (s.digest <> {table}.digest OR NOT {table}.present))""",  # nosec B608 # table/column names are ours, values are parameters
         [True, run_id, conn_id, run_id],
     )
     _execute(
         f"""INSERT INTO {table} (connector_id, external_id, {cols}, present, first_seen_run_id)
             SELECT %s, s.external_id, {", ".join("s." + c.strip() for c in cols.split(","))}, %s, %s
             FROM {staged} s WHERE s.run_id = %s AND NOT EXISTS (
-              SELECT 1 FROM {table} t WHERE t.connector_id = %s AND t.external_id = s.external_id)""",
+              SELECT 1 FROM {table} t WHERE t.connector_id = %s AND t.external_id = s.external_id)""",  # nosec B608 # table/column names are ours, values are parameters
         [conn_id, True, run_id, run_id, conn_id],
     )
     _execute(
         f"""UPDATE {table} SET present = %s, removed_run_id = %s
             WHERE connector_id = %s AND present AND NOT EXISTS (
-              SELECT 1 FROM {staged} s WHERE s.run_id = %s AND s.external_id = {table}.external_id)""",
+              SELECT 1 FROM {staged} s WHERE s.run_id = %s AND s.external_id = {table}.external_id)""",  # nosec B608 # table/column names are ours, values are parameters
         [False, run_id, conn_id, run_id],
     )
 
@@ -397,7 +397,7 @@ def _apply_resources(conn_id: int, run_id: int) -> None:
                   JOIN {T_RES} r ON r.connector_id = %s AND r.external_id = s.external_id
                   LEFT JOIN {T_RES} p ON p.connector_id = %s AND p.external_id = s.parent_external_id
                   WHERE s.run_id = %s) x
-            WHERE {T_RES}.id = x.id AND COALESCE({T_RES}.parent_id, -1) <> COALESCE(x.parent_id, -1)""",
+            WHERE {T_RES}.id = x.id AND COALESCE({T_RES}.parent_id, -1) <> COALESCE(x.parent_id, -1)""",  # nosec B608 # table/column names are ours, values are parameters
         [conn_id, conn_id, run_id],
     )
 
@@ -413,7 +413,7 @@ def _apply_entitlements(conn_id: int, run_id: int) -> None:
               SELECT 1 FROM {T_ENT} e WHERE e.resource_id = r.id AND e.kind = s.kind AND e.name = s.name
               AND e.cascade_to = s.cascade_to AND e.applies_to_self = s.applies_to_self
               AND e.cascade_via = s.cascade_via AND e.rolls_up = s.rolls_up AND e.capped = s.capped)
-            GROUP BY r.id, {identity}""",
+            GROUP BY r.id, {identity}""",  # nosec B608 # table/column names are ours, values are parameters
         [conn_id, run_id],
     )
 

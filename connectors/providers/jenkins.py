@@ -484,7 +484,7 @@ def _group(entries) -> dict[tuple[str, str], list[str]]:
 def parse_matrix(text: str) -> tuple[str | None, list[tuple[str, str, str]]]:
     """An item's matrix property: (inheritance or None when absent, entries)."""
     try:
-        root = ET.fromstring(text)  # noqa: S314 - expat resolves no external entities; >=2.4 bounds entity expansion
+        root = ET.fromstring(text)  # noqa: S314 # nosec B314 # expat resolves no external entities; >=2.4 bounds entity expansion
     except ET.ParseError as exc:
         raise ConnectorError(f"config.xml does not parse: {exc}") from None
     properties = root.find("properties")
