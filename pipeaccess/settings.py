@@ -54,9 +54,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Right after SecurityMiddleware, as WhiteNoise documents: static files skip the rest of the stack.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before WhiteNoise, so static files carry the CSP (and its frame-ancestors) too (tests/security/test_headers.py).
     "pipeaccess.middleware.ContentSecurityPolicyMiddleware",
+    # Next, as WhiteNoise documents: static files skip the rest of the stack.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
