@@ -1,4 +1,5 @@
-"""Syncs run by two real Celery workers: one connector is never synced twice at once, nor enqueued twice.
+"""Syncs run by two real Celery workers: one connector is never synced twice at once, nor enqueued twice, and
+what the race leaves equals one clean sync.
 
 The lock is a database row and the dispatcher's claim a conditional UPDATE; both only
 mean something when separate processes race for them through a real broker, so these
@@ -12,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from connectors.choices import SyncStatus
-from connectors.models import Connector, SyncRun
+from connectors.models import Account, Connector, Grant, Resource, SyncRun
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token, generate_token
+from connectors.sync import run_sync
 from connectors.tasks import sync_connector, sync_due_connectors
 from tests.workers import Workers, celery_workers
 
@@ -74,7 +76,26 @@ def _github_connector(github, **fields) -> Connector:
     )
 
 
-def test_two_workers_never_sync_the_same_connector_at_once(workers, github):
+def _inventory(connector: Connector) -> dict[str, set]:
+    """What a sync left for ``connector``, in terms that do not depend on row ids or the connector's name."""
+    grants = Grant.objects.current().filter(connector=connector)
+    return {
+        "grants": set(grants.values_list("key", "digest")),
+        "readable": set(
+            grants.values_list(
+                "account__login", "group__path", "resource__path", "entitlement__kind", "entitlement__name", "via"
+            )
+        ),
+        "accounts": set(
+            Account.objects.filter(connector=connector, present=True).values_list("external_id", "login", "type")
+        ),
+        "resources": set(
+            Resource.objects.filter(connector=connector, present=True).values_list("external_id", "type", "path")
+        ),
+    }
+
+
+def test_two_workers_never_sync_the_same_connector_at_once(workers, github, token, monkeypatch):
     connector = _github_connector(github)
 
     outcomes = _send(workers, sync_connector, connector.pk, trigger="test")
@@ -88,6 +109,21 @@ def test_two_workers_never_sync_the_same_connector_at_once(workers, github):
     assert run.trigger == "test"
     assert run.counts["grants"] > 0
     _assert_each_worker_ran_one(workers, [task_id for task_id, _ in outcomes])
+
+    # The raced result is exactly what one clean sync of a fresh copy of the connector gives.
+    monkeypatch.setenv(TOKEN_VARIABLE, token)
+    fresh = Connector.objects.create(
+        name="acme-github-fresh",
+        kind="github",
+        base_url=github.url,
+        options=connector.options,
+        secrets=connector.secrets,
+    )
+    clean = run_sync(fresh, trigger="test")
+    assert clean.status == SyncStatus.SUCCEEDED, clean.error
+    raced, single = _inventory(connector), _inventory(fresh)
+    assert raced["grants"] and raced == single
+    assert Grant.objects.filter(connector=connector).count() == run.counts["grants"]  # nothing written twice
 
 
 def test_two_workers_dispatching_at_once_enqueue_a_due_connector_once(workers, github):
