@@ -195,19 +195,34 @@ class ChildResult:
     output: str
 
 
+# Starts the measured command and reports its peak RSS. The kernel charges a child, until it execs, with the
+# memory of the process that forked it: run directly from a large parent (a long test session), a small sync
+# would show the parent's size. This small interpreter is that parent instead.
+_MEASURE = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}')\n"
+)
+
+
 def run_child(args: list[str], env: dict[str, str], log_file: Path) -> ChildResult:
     """Run `manage.py ARGS` and read its own peak RSS from the kernel when it exits."""
+    result_file = log_file.with_suffix(".rss")
     with log_file.open("w") as log:
         started = time.perf_counter()
-        process = subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
-            [sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        subprocess.run(  # noqa: S603 - our interpreter and manage.py
+            [sys.executable, "-I", "-c", _MEASURE, str(result_file), sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
-        # wait4, not RUSAGE_CHILDREN: the latter is the maximum over every child reaped so far.
-        _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
     # Linux reports ru_maxrss in KiB.
-    return ChildResult(process.returncode, wall, usage.ru_maxrss / 1024, log_file.read_text())
+    max_rss_kib, returncode = (int(x) for x in result_file.read_text().split())
+    return ChildResult(returncode, wall, max_rss_kib / 1024, log_file.read_text())
 
 
 def environment(simulator: Simulator) -> dict:
