@@ -12,7 +12,7 @@ from reviews.revocations import blast_radius, describe
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "glpat-revocations-blast-0123456789"
+TOKEN = "test-gitlab-token-for-blast-radius"
 
 
 @pytest.fixture
