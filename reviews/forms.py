@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from connectors.choices import AccountType, Level
 
 from .choices import Change, OnTimeout
+from .models import NotificationSettings
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 LEVEL_CHOICES = [(level.label, level.label) for level in Level]
@@ -384,3 +385,53 @@ class TemplateForm(forms.Form):
         for i in range(len(names) + 1, 4):
             initial[f"strategy_{i}"] = ""
         return initial
+
+
+class NotificationSettingsForm(forms.ModelForm):
+    """The mail schedule the beat tick reads (hours in UTC); security team addresses one per line."""
+
+    security_team = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One address per line; empty: every user with the security role.",
+    )
+
+    class Meta:
+        model = NotificationSettings
+        fields = [
+            "digest_enabled",
+            "digest_hour",
+            "weekly_summary_weekday",
+            "weekly_summary_hour",
+            "revocation_notices",
+        ]
+        labels = {
+            "digest_enabled": "Daily digest (one mail per person instead of per-campaign reminders)",
+            "digest_hour": "Digest hour (UTC)",
+            "weekly_summary_weekday": "Weekly summary day (0 = Monday)",
+            "weekly_summary_hour": "Weekly summary hour (UTC)",
+            "revocation_notices": "Tell people when their access is removed",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["security_team"].initial = "\n".join(self.instance.security_team_emails)
+
+    def clean(self):
+        data = super().clean()
+        for name, top in (("digest_hour", 23), ("weekly_summary_hour", 23), ("weekly_summary_weekday", 6)):
+            value = data.get(name)
+            if value is not None and not 0 <= value <= top:
+                self.add_error(name, f"from 0 to {top}")
+        emails = [line.strip().lower() for line in (data.get("security_team") or "").splitlines() if line.strip()]
+        for email in emails:
+            try:
+                forms.EmailField().clean(email)
+            except ValidationError:
+                self.add_error("security_team", f"{email!r} is not an email address")
+        data["security_team_emails"] = emails
+        return data
+
+    def save(self, commit=True):
+        self.instance.security_team_emails = self.cleaned_data["security_team_emails"]
+        return super().save(commit=commit)

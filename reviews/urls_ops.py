@@ -18,4 +18,6 @@ urlpatterns = [
     path("revocations/<int:pk>/cancel/", ops.revocation_cancel, name="revocation_cancel"),
     path("mails/", ops.mail_outbox, name="mails"),
     path("mails/<int:pk>/resend/", ops.mail_resend, name="mail_resend"),
+    path("mails/settings/", ops.mail_settings, name="mail_settings"),
+    path("mails/settings/save/", ops.mail_settings_save, name="mail_settings_save"),
 ]

@@ -11,6 +11,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,7 +24,8 @@ from pipeaccess.ui import can_change, paginate, security_only, security_or_audit
 from reviews import audit, mailer
 from reviews import revocations as revs
 from reviews.choices import RevocationState
-from reviews.models import AuditEvent, OutboundMail, Revocation
+from reviews.forms import NotificationSettingsForm
+from reviews.models import AuditEvent, NotificationSettings, OutboundMail, Revocation
 
 AUDIT_FILTERS = ("action", "actor", "object", "since", "until")
 
@@ -42,6 +44,10 @@ def audit_log(request):
         error = str(exc)
         qs = AuditEvent.objects.none()
     page = paginate(request, qs.order_by("-seq"))
+    # The template cannot call data.items(): an event whose data has an "items" key would be looked up instead.
+    page.object_list = list(page.object_list)
+    for event in page.object_list:
+        event.pairs = list(event.data.items())
     actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
     return render(
         request,
@@ -242,3 +248,34 @@ def mail_resend(request, pk):
     else:
         messages.error(request, "Only a failed mail can be sent again.")
     return redirect("ops:mails")
+
+
+@security_or_auditor
+def mail_settings(request):
+    """When digests and summaries go out, and to whom (auditors read it; the security role changes it)."""
+    form = NotificationSettingsForm(instance=NotificationSettings.load())
+    return render(request, "ops/mail_settings.html", {"form": form, "can_change": can_change(request)})
+
+
+@require_POST
+@security_only
+def mail_settings_save(request):
+    form = NotificationSettingsForm(request.POST, instance=NotificationSettings.load())
+    if not form.is_valid():
+        return render(request, "ops/mail_settings.html", {"form": form, "can_change": True}, status=400)
+    with transaction.atomic():
+        saved = form.save()
+        audit.record(
+            "mail.settings_changed",
+            actor=request.user,
+            obj=saved,
+            changed=sorted(form.changed_data),
+            digest_enabled=saved.digest_enabled,
+            digest_hour=saved.digest_hour,
+            weekly_summary_weekday=saved.weekly_summary_weekday,
+            weekly_summary_hour=saved.weekly_summary_hour,
+            revocation_notices=saved.revocation_notices,
+            security_team_emails=saved.security_team_emails,
+        )
+    messages.success(request, "Mail schedule saved.")
+    return redirect("ops:mail_settings")

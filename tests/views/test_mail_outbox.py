@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.models import AuditEvent, OutboundMail
+from reviews.models import AuditEvent, NotificationSettings, OutboundMail
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,49 @@ def test_the_outbox_page_costs_the_same_queries_for_more_mails(client, security_
         mail(n, "failed")
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("ops:mails"))
+
+
+def test_the_security_team_edits_the_mail_schedule_and_the_change_is_audited(client, security_user):
+    client.force_login(security_user)
+    response = client.post(
+        reverse("ops:mail_settings_save"),
+        {
+            "digest_hour": "7",
+            "weekly_summary_weekday": "4",
+            "weekly_summary_hour": "16",
+            "revocation_notices": "on",
+            "security_team": "SecOps@Example.com\nlead@example.com",
+        },
+    )
+    assert response.status_code == 302
+    config = NotificationSettings.load()
+    assert (config.digest_enabled, config.digest_hour, config.weekly_summary_weekday) == (False, 7, 4)
+    assert config.security_team_emails == ["secops@example.com", "lead@example.com"]
+    event = AuditEvent.objects.get(action="mail.settings_changed")
+    assert "digest_enabled" in event.data["changed"]
+
+
+def test_a_bad_schedule_is_refused_with_the_reason_and_nothing_changes(client, security_user):
+    client.force_login(security_user)
+    answer = client.post(
+        reverse("ops:mail_settings_save"),
+        {
+            "digest_enabled": "on",
+            "digest_hour": "25",
+            "weekly_summary_weekday": "0",
+            "weekly_summary_hour": "8",
+            "security_team": "not-an-address",
+        },
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 400
+    assert "from 0 to 23" in page and "is not an email address" in page
+    assert NotificationSettings.load().digest_hour == 8
+
+
+def test_auditors_read_the_mail_schedule_without_a_form(client, auditor_user):
+    client.force_login(auditor_user)
+    page = client.get(reverse("ops:mail_settings")).content.decode()
+    assert "Digest hour" in page and '<form method="post" class="stack">' not in page
+    assert client.post(reverse("ops:mail_settings"), {"digest_hour": "3"}).status_code == 403
+    assert NotificationSettings.load().digest_hour == 8

@@ -47,6 +47,8 @@ ACCESS = {
     "ops:revocation_cancel": "action",
     "ops:mails": "read",
     "ops:mail_resend": "action",
+    "ops:mail_settings": "read",
+    "ops:mail_settings_save": "action",
 }
 
 
