@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from connectors.choices import SyncStatus
 from connectors.models import GrantRisk, SyncRun
@@ -24,6 +25,7 @@ CHART_DAYS = 30
 
 
 @login_required
+@require_safe
 def home(request):
     roles = roles_of(request.user)
     described = [(role, DESCRIPTIONS[role]) for role in sorted(roles)]

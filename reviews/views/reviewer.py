@@ -26,7 +26,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from connectors.choices import Level
 from pipeaccess.roles import roles_of
@@ -184,6 +184,7 @@ def _progress(items) -> dict:
 
 
 @login_required
+@require_safe
 def my_reviews(request):
     """Open campaigns in which the user has items: progress, deadline, what is left."""
     mine = decisions.reviewer_items(request.user).filter(campaign__state=CampaignState.OPEN)
@@ -251,6 +252,7 @@ def _page_context(request, campaign, mine, params) -> dict:
 
 
 @login_required
+@require_safe
 def review(request, pk: int):
     """The deep link of the launch mail: the user's items in this campaign, filtered and paginated."""
     campaign, mine = _campaign_for_reviewer(request, pk)
@@ -374,6 +376,7 @@ def comment(request, pk: int, item_pk: int):
 
 
 @login_required
+@require_safe
 def item_row(request, pk: int, item_pk: int):
     """One row again (the keyboard help's "cancel", or a refresh after a conflict)."""
     item = _item_for_reviewer(request, pk, item_pk)
