@@ -25,6 +25,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import yaml
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedET
 
 from pipeaccess.redact import register_secret
 
@@ -484,8 +486,9 @@ def _group(entries) -> dict[tuple[str, str], list[str]]:
 def parse_matrix(text: str) -> tuple[str | None, list[tuple[str, str, str]]]:
     """An item's matrix property: (inheritance or None when absent, entries)."""
     try:
-        root = ET.fromstring(text)  # noqa: S314 # nosec B314 # expat resolves no external entities; >=2.4 bounds entity expansion
-    except ET.ParseError as exc:
+        # An upstream's config.xml is untrusted: defusedxml refuses entity declarations and external references.
+        root = DefusedET.fromstring(text)
+    except (ET.ParseError, DefusedXmlException) as exc:
         raise ConnectorError(f"config.xml does not parse: {exc}") from None
     properties = root.find("properties")
     prop = None

@@ -296,3 +296,18 @@ def test_folder_based_roles_are_reported_as_not_revocable():
         with pytest.raises(Unsupported):
             connector.revoke(grant)
         assert sim.org.folder_roles["folder"]["builders"].sids == ["alice", "ops"]
+
+
+def test_a_config_xml_with_entity_declarations_is_refused_not_expanded():
+    """ASVS V1.5.1: XML parsers refuse entity declarations (billion laughs, external entities)."""
+    from connectors.base import ConnectorError
+    from connectors.providers.jenkins import parse_matrix
+
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        "<project><description>&b;</description></project>"
+    )
+    external = '<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><project>&x;</project>'
+    for text in (laughs, external):
+        with pytest.raises(ConnectorError, match="does not parse"):
+            parse_matrix(text)
