@@ -218,8 +218,12 @@ def _pk(name: str, world) -> int:
     return world["campaign"].pk
 
 
-def snapshot() -> dict:
-    """Row counts of the main tables by state, the item versions, and the audit chain minus access events."""
+def snapshot(*, reads_recorded: bool = False) -> dict:
+    """Row counts of the main tables by state, the item versions, and the audit chain minus auth events
+    (and minus the records of exports, `*.exported`, when reads_recorded: taking a report is recorded)."""
+    audit = AuditEvent.objects.exclude(action__startswith="auth.")
+    if reads_recorded:
+        audit = audit.exclude(action__endswith="exported")
     return {
         "items": list(ReviewItem.objects.values_list("pk", "state", "version").order_by("pk")),
         "decisions": Decision.objects.count(),
@@ -231,7 +235,7 @@ def snapshot() -> dict:
         "runs": SyncRun.objects.count(),
         "accounts": Account.objects.count(),
         "people": Identity.objects.count(),
-        "audit": AuditEvent.objects.exclude(action__startswith="auth.").count(),
+        "audit": audit.count(),
     }
 
 
