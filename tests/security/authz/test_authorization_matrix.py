@@ -71,11 +71,12 @@ def test_each_role_gets_what_the_table_says_and_denials_change_nothing(role, wor
     on the server), V16.3.2 (refusals logged): every URL × GET/POST for one role."""
     routes = matrix_routes()
     failures = []
+    role_clients = clients(role, world)  # one session and one token for the whole loop
     for method in ("GET", "POST"):  # every GET first: allowed POSTs (close, launch, decide) come after
         for name, pattern in routes:
             url = url_for(name, pattern, world)
             allowed = ACCESS[name][0 if method == "GET" else 1]
-            for label, client, token in clients(role, world):
+            for label, client, token in role_clients:
                 if token and not url.startswith("/api/"):
                     continue
                 before, refused = snapshot(), denials()
