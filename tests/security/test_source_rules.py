@@ -64,9 +64,11 @@ def test_templates_use_safe_only_on_known_safe_variables():
             continue
         text = template.read_text()
         relative = template.relative_to(ROOT).as_posix()
-        for match in re.finditer(r"\{\{\s*([^}|]+?)\s*\|[^}]*\bsafe\b", text):
-            if match.group(1) not in SAFE_FILTER_ALLOWED:
-                findings.append(f"{relative}: {match.group(0)}")
+        findings.extend(
+            f"{relative}: {match.group(0)}"
+            for match in re.finditer(r"\{\{\s*([^}|]+?)\s*\|[^}]*\bsafe\b", text)
+            if match.group(1) not in SAFE_FILTER_ALLOWED
+        )
         if re.search(r"\{%\s*autoescape\s+off", text):
             findings.append(f"{relative}: autoescape off")
     assert findings == []
@@ -93,15 +95,19 @@ def test_outbound_http_only_through_the_guarded_client():
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            for module in modules:
-                if any(module == banned or module.startswith(banned + ".") for banned in HTTP_MODULES):
-                    findings.append(f"{relative}:{node.lineno} imports {module}")
+            findings.extend(
+                f"{relative}:{node.lineno} imports {module}"
+                for module in modules
+                if any(module == banned or module.startswith(banned + ".") for banned in HTTP_MODULES)
+            )
     assert findings == []
 
 
 SECRET_NAME = re.compile(r"(token|secret|password|passwd|api_?key|credential|private_?key)", re.IGNORECASE)
 # Names that match the pattern but hold no secret value.
-NOT_SECRET = re.compile(r"(_id|_ids|_ref|_refs|_name|_names|_count|_kind|_type|_url|_path|_field|_fields|_prefix)$|^has_")
+NOT_SECRET = re.compile(
+    r"(_id|_ids|_ref|_refs|_name|_names|_count|_kind|_type|_url|_path|_field|_fields|_prefix)$|^has_"
+)
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 
 
