@@ -38,7 +38,7 @@ _SPAN = re.compile(r"^\s*(\d+)\s*(mo|m|w|d|h)\s*$")
 
 
 class ConfigError(ValueError):
-    pass
+    """A template file or value is wrong; the message names the template and the key."""
 
 
 def parse_span(value, *, where: str, months: bool = False) -> timedelta | relativedelta:

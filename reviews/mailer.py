@@ -62,11 +62,11 @@ class Outcome:
 
 
 class TransientError(Exception):
-    pass
+    """The SMTP server may accept later (4xx, refused connection, timeout): retried with backoff."""
 
 
 class PermanentError(Exception):
-    pass
+    """The SMTP server refused for good (5xx): recorded as failed and shown to the security team."""
 
 
 # --- the sender lock ------------------------------------------------------------------
