@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Touched after a successful install; older than a requirements file means "install again".
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv test lint format security
+.PHONY: venv test test-slow lint format security
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 # Extra pytest arguments: make test PYTEST_ARGS="tests/test_auth.py -x"
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The slow reliability and load tests (servers killed and restarted, 50 reviewers for 3 minutes).
+test-slow: venv
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -44,7 +48,7 @@ demo: venv
 run: venv
 	$(BIN)/python manage.py serve
 
-.PHONY: bench bench-small
+.PHONY: bench bench-small bench-scale
 
 # The benchmarks, GitHub, Harbor then GitLab (about two minutes on 2 CPUs; one system: make bench
 # BENCH_ARGS="--system harbor"): need PostgreSQL, for COPY. DATABASE_URL if set, else the database below (created
@@ -62,6 +66,12 @@ bench: venv
 # The same at a tenth of the size, to check the bench itself.
 bench-small: venv
 	$(BENCH_ENV) $(BIN)/python manage.py bench --small $(BENCH_ARGS)
+
+# The scale bench (README "Scale"): a synthetic pipeline of size S, M or L synced at the simulated APIs' own
+# limits, against a naive script and raw SQL baselines. CI runs size S. Report: var/bench/scale-SIZE.json.
+SCALE ?= S
+bench-scale: venv
+	$(BENCH_ENV) $(BIN)/python manage.py bench --scale $(SCALE) $(BENCH_ARGS)
 
 .PHONY: screenshots
 
