@@ -1,16 +1,19 @@
-"""Redis restarted without persistence while revocations and mails are queued: nothing is lost, nothing is doubled.
+"""Redis restarted while revocations and mails are queued, with and without persistence: nothing lost, nothing doubled.
 
 The test starts its own redis-server (whatever REDIS_URL says), points this process's Celery app and two real
 `celery worker` processes at it, queues revocations against the Harbor simulator and mails for the SMTP server,
-then kills Redis with SIGKILL before any worker has consumed the queue and starts it again empty (no RDB, no
-AOF). The broker messages are gone; the database outbox still says queued. The revocation reconciler and the
-mail tick, run by the workers (each twice, so duplicates are sent on purpose), enqueue them again: every
-revocation is applied upstream exactly once and every mail arrives exactly once.
+then kills Redis with SIGKILL before any worker has consumed the queue and starts it again.
+
+- Without persistence (no RDB, no AOF) the broker messages are gone; the database outbox still says queued. The
+  revocation reconciler and the mail tick, run by the workers (each twice, so duplicates are sent on purpose),
+  enqueue them again.
+- With an fsynced append-only file the messages survive, and the reconcilers, which cannot know that, enqueue
+  every row a second time: each is delivered twice and must be done once.
+
+Either way every revocation is applied upstream exactly once and every mail arrives exactly once.
 """
 
-import contextlib
-import shutil
-import subprocess
+import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -18,7 +21,6 @@ from types import SimpleNamespace
 
 import kombu.pools
 import pytest
-import redis
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,58 +28,25 @@ import tests.workers
 from connectors.models import Grant
 from connectors.sync import run_sync
 from pipeaccess.celery import app as celery_app
-from reviews import emails
+from reviews import emails, mailer
 from reviews.choices import RevocationState
 from reviews.models import AuditEvent, NotificationSettings, OutboundMail, Revocation
 from reviews.revocations import plan
 from reviews.tasks.mail import mail_tick
-from reviews.tasks.revocations import reconcile_revocations
+from reviews.tasks.revocations import reconcile, reconcile_revocations
 from tests.connectors.helpers import add_simulated_connector
-from tests.mail.smtp import SmtpServer, free_port
+from tests.mail.smtp import SmtpServer
+from tests.reliability.servers import PrivateRedis
 from tests.revocations import factories
 from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
 from tests.workers import celery_workers
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess, pytest.mark.slow]
 
 MEMBERS = ["olivia", "peter", "rita", "sam"]
 SECURITY_TEAM = ["sec1@example.com", "sec2@example.com", "sec3@example.com"]
 DONE_TIMEOUT = 90
 QUIET_SECONDS = 3
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class RedisServer:
-    """A throw-away redis-server on a free loopback port, without persistence; kill() and start() again."""
-
-    def __init__(self, log_path):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_path = log_path
-        self.process = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - the redis-server binary with fixed arguments
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.ConnectionError):
-                if self.client().ping():
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"redis-server did not start:\n{self.log_path.read_text()}")
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2)
 
 
 def _use_broker(url: str) -> None:
@@ -88,16 +57,13 @@ def _use_broker(url: str) -> None:
     celery_app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    server = RedisServer(tmp_path / "redis.log")
-    server.start()
-    previous = celery_app.conf.broker_url
-    _use_broker(server.url)
-    yield server
-    _use_broker(previous)
-    if server.process.poll() is None:
-        server.kill()
+@pytest.fixture(params=["none", "aof"])
+def private_redis(request, tmp_path):
+    with PrivateRedis(tmp_path / "redis", persistence=request.param) as server:
+        previous = celery_app.conf.broker_url
+        _use_broker(server.url)
+        yield server
+        _use_broker(previous)
 
 
 @pytest.fixture
@@ -119,7 +85,7 @@ def _wait(condition, what: str, logs) -> None:
     pytest.fail(f"{what}:\n{logs()}")
 
 
-def test_after_a_redis_restart_the_reconcilers_resend_each_revocation_and_mail_exactly_once(
+def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
     private_redis, harbor, monkeypatch, tmp_path
 ):
     connector = add_simulated_connector(
@@ -155,13 +121,23 @@ def test_after_a_redis_restart_the_reconcilers_resend_each_revocation_and_mail_e
     with transaction.atomic():
         mails = emails.queue_close_summary(campaign)
     assert sorted(m.recipient for m in mails) == SECURITY_TEAM
-    assert private_redis.client().llen(queue) == len(MEMBERS) + len(SECURITY_TEAM)
 
-    # Redis dies and comes back empty: the messages are gone, the outbox rows are not.
+    queued = len(MEMBERS) + len(SECURITY_TEAM)
+    assert private_redis.client().llen(queue) == queued
+
     private_redis.kill()
     private_redis.start()
     _use_broker(private_redis.url)
-    assert private_redis.client().llen(queue) == 0
+    persistent = private_redis.persistence == "aof"
+    if persistent:
+        # The messages survived. The reconcilers cannot tell, and send every row again: each is queued twice.
+        assert private_redis.client().llen(queue) == queued
+        assert len(reconcile(now=timezone.now() + timedelta(hours=1))) == len(MEMBERS)
+        assert mailer.recover(older_than_seconds=0)["requeued"] == len(SECURITY_TEAM)
+        assert private_redis.client().llen(queue) == 2 * queued
+    else:
+        # Redis came back empty: the messages are gone, the outbox rows are not.
+        assert private_redis.client().llen(queue) == 0
 
     with SmtpServer() as smtp:
         env = {
@@ -177,17 +153,18 @@ def test_after_a_redis_restart_the_reconcilers_resend_each_revocation_and_mail_e
         }
         with celery_workers(2, tmp_path, env, prefix="test-broker-restart") as workers:
             assert workers.queue == queue
-            # Without the reconcilers nothing would ever happen: the workers idle, the rows stay queued.
-            time.sleep(QUIET_SECONDS)
-            assert set(Revocation.objects.values_list("state", flat=True)) == {RevocationState.QUEUED}
-            assert set(OutboundMail.objects.values_list("state", flat=True)) == {OutboundMail.State.QUEUED}
-            assert harbor.writes == [] and smtp.handler.messages == []
+            if not persistent:
+                # Without the reconcilers nothing would ever happen: the workers idle, the rows stay queued.
+                time.sleep(QUIET_SECONDS)
+                assert set(Revocation.objects.values_list("state", flat=True)) == {RevocationState.QUEUED}
+                assert set(OutboundMail.objects.values_list("state", flat=True)) == {OutboundMail.State.QUEUED}
+                assert harbor.writes == [] and smtp.handler.messages == []
 
-            # The mail tick re-enqueues queued rows older than five minutes: the rows say they are.
-            OutboundMail.objects.update(created=timezone.now() - timedelta(minutes=10))
-            for _ in range(2):
-                reconcile_revocations.apply_async(queue=queue)
-                mail_tick.apply_async(queue=queue)
+                # The mail tick re-enqueues queued rows older than five minutes: the rows say they are.
+                OutboundMail.objects.update(created=timezone.now() - timedelta(minutes=10))
+                for _ in range(2):
+                    reconcile_revocations.apply_async(queue=queue)
+                    mail_tick.apply_async(queue=queue)
 
             def finished() -> bool:
                 revs = set(Revocation.objects.values_list("state", flat=True))
@@ -210,3 +187,8 @@ def test_after_a_redis_restart_the_reconcilers_resend_each_revocation_and_mail_e
         assert set(received) == expected, logs
         assert set(received.values()) == {1}, received
         assert {m.message_id for m in mails} <= set(received)  # the close summaries lost with Redis among them
+        if persistent:
+            # Both copies of every message were taken by a worker: the second found its row done and did nothing.
+            received_tasks = Counter(re.findall(r"Task ([\w.]+)\[[0-9a-f-]+\] received", logs))
+            assert received_tasks["reviews.tasks.revocations.execute_revocation"] == 2 * len(MEMBERS), logs
+            assert received_tasks["reviews.tasks.mail.send_mail"] == 2 * len(SECURITY_TEAM), logs
