@@ -674,6 +674,16 @@ class _ExecutionLock:
             self.held = False
 
 
+def held_elsewhere(rev_id: int) -> bool:
+    """Whether a live process is executing the revocation (its execution lock is held). Without PostgreSQL
+    there is no such lock to ask, and a row left running is taken for abandoned."""
+    lock = _ExecutionLock(rev_id)
+    if not lock.acquire():
+        return True
+    lock.release()
+    return False
+
+
 def execute(rev_id: int, *, connector_factory=build_connector) -> str:
     """Run one revocation through its connector; returns a one-line summary.
 

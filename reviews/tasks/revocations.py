@@ -49,10 +49,14 @@ def _longest_backoff(attempts: int) -> float:
 
 
 def reconcile(*, now=None) -> list[int]:
-    """Enqueue every revocation ``queued`` for longer than settings.REVOCATION_RECONCILE_AFTER_SECONDS.
+    """Enqueue every revocation ``queued`` for longer than settings.REVOCATION_RECONCILE_AFTER_SECONDS, and every
+    one ``running`` that long whose worker is gone.
 
     The database row is the outbox; the broker message only wakes a worker. A message is lost when the broker
-    restarts without persistence or is down when the row commits, and nothing else would send it again.
+    restarts without persistence or is down when the row commits, and nothing else would send it again. A row
+    is left running when its whole worker is killed (SIGKILL, OOM, a lost host): Redis hands the unacknowledged
+    message out again only after its visibility timeout (an hour by default). Its execution lock tells a dead
+    worker from a live one; the resumed execution asks the upstream before sending again.
     "Queued since" is the row's last audit event (queued, approved, retried, a transient error) or its creation;
     a row waiting for a scheduled retry is left alone until that retry is overdue too. Re-sending is safe:
     execution claims queued → running conditionally, so a message that was not lost after all does nothing.
@@ -62,28 +66,28 @@ def reconcile(*, now=None) -> list[int]:
     now = now or timezone.now()
     threshold = timedelta(seconds=settings.REVOCATION_RECONCILE_AFTER_SECONDS)
     rows = list(
-        Revocation.objects.filter(state=RevocationState.QUEUED, created__lt=now - threshold).values_list(
-            "pk", "created", "attempts"
-        )
+        Revocation.objects.filter(
+            state__in=[RevocationState.QUEUED, RevocationState.RUNNING], created__lt=now - threshold
+        ).values_list("pk", "created", "attempts", "state")
     )
     if not rows:
         return []
     last_event = dict(
-        AuditEvent.objects.filter(
-            object_type=Revocation._meta.label_lower, object_id__in=[str(pk) for pk, _, _ in rows]
-        )
+        AuditEvent.objects.filter(object_type=Revocation._meta.label_lower, object_id__in=[str(pk) for pk, *_ in rows])
         .values("object_id")
         .annotate(last=Max("created"))
         .values_list("object_id", "last")
     )
     sent = []
-    for pk, created, attempts in rows:
+    for pk, created, attempts, state in rows:
         since = max(created, last_event.get(str(pk)) or created)
-        overdue = now - since - timedelta(seconds=_longest_backoff(attempts))
-        if overdue <= threshold:
+        waiting = _longest_backoff(attempts) if state == RevocationState.QUEUED else 0.0
+        if now - since - timedelta(seconds=waiting) <= threshold:
+            continue
+        if state == RevocationState.RUNNING and revocations.held_elsewhere(pk):
             continue
         with transaction.atomic():
-            rev = Revocation.objects.select_for_update().filter(pk=pk, state=RevocationState.QUEUED).first()
+            rev = Revocation.objects.select_for_update().filter(pk=pk, state=state).first()
             if rev is None:
                 continue  # picked up meanwhile
             audit.record(
@@ -92,6 +96,7 @@ def reconcile(*, now=None) -> list[int]:
                 campaign=rev.item.campaign if rev.item_id else None,
                 queued_since=since.isoformat(),
                 attempts=attempts,
+                state=state,
             )
             transaction.on_commit(lambda pk=pk: execute_revocation.delay(pk))
         sent.append(pk)

@@ -44,7 +44,7 @@ def reconciled(**kwargs) -> tuple[list[int], int]:
 def test_only_rows_queued_longer_than_the_threshold_are_sent_again_and_each_is_audited():
     lost = revocation("lost", age=timedelta(minutes=11))
     revocation("young", age=timedelta(minutes=9))
-    for state in (RevocationState.RUNNING, RevocationState.DONE, RevocationState.FAILED, RevocationState.DRY_RUN):
+    for state in (RevocationState.DONE, RevocationState.FAILED, RevocationState.DRY_RUN):
         revocation(f"old-{state}", age=timedelta(days=1), state=state)
 
     sent, enqueued = reconciled()
@@ -70,6 +70,16 @@ def test_a_row_waiting_for_a_scheduled_retry_is_left_alone_until_that_retry_is_o
     waiting = revocation("backing-off", age=timedelta(seconds=540), attempts=3)
     assert reconciled(now=timezone.now() + timedelta(seconds=100)) == ([], 0)
     assert reconciled(now=timezone.now() + timedelta(seconds=200)) == ([waiting.pk], 1)
+
+
+def test_a_row_left_running_by_a_dead_worker_is_sent_again_once_its_wait_is_over():
+    # No process holds its execution lock: the worker that claimed it is gone (live holders:
+    # tests/reliability/test_worker_kill.py).
+    abandoned = revocation("abandoned", age=timedelta(minutes=11), state=RevocationState.RUNNING, attempts=1)
+    revocation("just-claimed", age=timedelta(minutes=9), state=RevocationState.RUNNING, attempts=1)
+
+    assert reconciled() == ([abandoned.pk], 1)
+    assert AuditEvent.objects.get(action="revocation.reenqueued").data["state"] == RevocationState.RUNNING
 
 
 def test_a_beat_with_nothing_lost_costs_one_query(django_assert_num_queries):
