@@ -27,7 +27,7 @@ from .models import (
 )
 from .netguard import NetGuard
 from .registry import connector_class
-from .secrets import validate_reference
+from .secrets import drop_unreferenced, validate_reference
 
 log = logging.getLogger(__name__)
 REMOVAL_INDEX = "connector_removal_grant_entitlement"
@@ -137,6 +137,7 @@ def do_update_connector(connector: Connector, *, actor=None, secrets: dict | Non
         return connector
     connector.secrets = new_secrets
     connector.save()
+    drop_unreferenced(connector)  # a stored token replaced by a reference is deleted, not left behind
     data = {"name": connector.name, "changed": changed}
     if secret_changes:
         data["secrets"] = secret_changes

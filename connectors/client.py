@@ -9,13 +9,21 @@ from .registry import connector_class
 from .secrets import resolve
 
 
-def build_connector(connector: Connector, **http_options) -> BaseConnector:
+def build_connector(connector: Connector, *, pasted: dict | None = None, **http_options) -> BaseConnector:
+    """pasted: KEY -> token typed into a form and not saved yet (the connection test); used instead of the reference."""
     cls = connector_class(connector.kind)
+    pasted = pasted or {}
+
+    def secret(key: str) -> str:
+        if key in pasted:
+            return pasted[key]
+        return resolve(_secret_ref(connector, key), connector=connector, key=key)
+
     config = ConnectorConfig(
         name=connector.name,
         api_url=cls.api_url(connector.base_url),
         options=connector.options,
-        secret=lambda key: resolve(_secret_ref(connector, key)),
+        secret=secret,
         allow_private_network=connector.allow_private_network,
     )
     provider = cls(config, http=None)
@@ -38,5 +46,6 @@ def _secret_ref(connector: Connector, key: str) -> str:
         return connector.secrets[key]
     except KeyError:
         raise ConfigurationError(
-            f"connector {connector.name} has no secret {key}= (add --secret {key}=env:NAME)"
+            f"connector {connector.name} has no secret {key}= "
+            f"(add --secret {key}=env:NAME, or store one: connector secret set {connector.name} {key})"
         ) from None

@@ -1,4 +1,5 @@
-"""Connector forms. Secrets are references (env:NAME or file:PATH); a value is never accepted or shown."""
+"""Connector forms. Secrets are references (env:NAME or file:PATH) or a token pasted into the write-only
+token field, stored encrypted (connectors.secrets); a value is never shown, not even after an invalid submission."""
 
 from datetime import timedelta
 
@@ -7,9 +8,11 @@ from django import forms
 from .actions import normalize_options
 from .base import ConfigurationError
 from .registry import KINDS, connector_class
-from .secrets import validate_reference
+from .secrets import check_token, kind, validate_reference
 
 MIN_INTERVAL_MINUTES = 5
+# The option that lets a connector reach private addresses (connectors.netguard): a destination change.
+PRIVATE_NETWORK_OPTION = "allow_private_network"
 
 
 def parse_lines(text: str, *, what: str) -> list[tuple[str, str]]:
@@ -34,7 +37,8 @@ def options_text(options: dict) -> str:
 
 
 def secrets_text(secrets: dict) -> str:
-    return "\n".join(f"{key}={ref}" for key, ref in secrets.items())
+    # Stored tokens are shown by the token field's state, not as a reference to edit.
+    return "\n".join(f"{key}={ref}" for key, ref in secrets.items() if kind(ref) != "stored")
 
 
 class ConnectorSettingsForm(forms.Form):
@@ -60,6 +64,15 @@ class ConnectorSettingsForm(forms.Form):
         "References only: PipeAccess never stores or shows a secret value.",
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
     )
+    token = forms.CharField(
+        label="Token",
+        required=False,
+        strip=False,
+        max_length=8192,
+        help_text="Or paste the token to have PipeAccess store it, encrypted. It is never shown again.",
+        # Write-only: never rendered back, not even after an invalid submission.
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "spellcheck": "false"}, render_value=False),
+    )
     sync_interval_minutes = forms.IntegerField(
         label="Sync every (minutes)",
         required=False,
@@ -74,6 +87,17 @@ class ConnectorSettingsForm(forms.Form):
     )
 
     kind_for_validation: str | None = None
+    # Secret keys of the edited connector that hold a stored token: kept unless replaced.
+    stored_keys: frozenset = frozenset()
+
+    def __init__(self, *args, stored_keys=frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored_keys = frozenset(stored_keys)
+        if self.stored_keys:
+            self.fields["token"].help_text = (
+                "Stored, encrypted. Paste a new token to replace it, or give a reference above instead; "
+                "it is never shown."
+            )
 
     def clean_options(self) -> list[tuple[str, str]]:
         return parse_lines(self.cleaned_data["options"], what="options")
@@ -93,6 +117,15 @@ class ConnectorSettingsForm(forms.Form):
             secrets[key] = ref
         return secrets
 
+    def clean_token(self) -> str:
+        value = self.cleaned_data["token"]
+        if not value.strip():
+            return ""
+        try:
+            return check_token(value)
+        except ConfigurationError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def clean_sync_interval_minutes(self) -> timedelta | None:
         minutes = self.cleaned_data["sync_interval_minutes"]
         return timedelta(minutes=minutes) if minutes else None
@@ -110,10 +143,47 @@ class ConnectorSettingsForm(forms.Form):
             else:
                 cleaned["options"] = options
             secrets = cleaned.get("secrets")
-            missing = [name for name in cls.secret_names if isinstance(secrets, dict) and name not in secrets]
+            given = set(secrets) | self.stored_keys if isinstance(secrets, dict) else None
+            if cleaned.get("token") and isinstance(secrets, dict) and "token" in secrets:
+                self.add_error("token", "give either a reference for token or a token to store, not both")
+            elif cleaned.get("token"):
+                given = None if given is None else given | {"token"}
+            missing = [name for name in cls.secret_names if given is not None and name not in given]
             if missing:
-                self.add_error("secrets", f"{cls.kind} needs {', '.join(f'{m}=env:NAME' for m in missing)}")
+                self.add_error(
+                    "secrets", f"{cls.kind} needs {', '.join(f'{m}=env:NAME' for m in missing)} or a token to store"
+                )
         return cleaned
+
+    def secrets_to_save(self, connector=None) -> dict:
+        """The references to save: those typed, plus the stored tokens kept (keys not given a reference)."""
+        refs = dict(self.cleaned_data["secrets"])
+        for key, ref in (connector.secrets if connector is not None else {}).items():
+            if kind(ref) == "stored" and key not in refs:
+                refs[key] = ref
+        return refs
+
+    def pasted(self) -> dict:
+        """KEY -> the token pasted into the write-only field (empty when none was)."""
+        token = self.cleaned_data.get("token")
+        return {"token": token} if token else {}
+
+    def redirects_secrets(self, connector) -> bool:
+        """Whether saving this (valid) form would send the connector's secrets somewhere new or change them:
+        another base URL, other secret references, a pasted token, or private-network addresses allowed. Such
+        changes need a recent sign-in (connectors.views); a new connector (`connector` None) always does. Other
+        options, the schedule and dry run do not: they cannot make a token leave for another host."""
+        if connector is None:
+            return True
+        data = self.cleaned_data
+        base_url = (data["base_url"] or connector_class(connector.kind).default_base_url or "").strip()
+        private = PRIVATE_NETWORK_OPTION
+        return (
+            base_url != connector.base_url
+            or bool(self.pasted())
+            or self.secrets_to_save(connector) != connector.secrets
+            or data["options"].get(private) != connector.options.get(private)
+        )
 
     def scrub_secrets(self) -> None:
         """After an invalid submission, never send the secrets field back unless it held only references."""

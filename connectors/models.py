@@ -33,7 +33,7 @@ class Connector(models.Model):
     # The address users know; the connector class adds the documented API path.
     base_url = models.URLField(max_length=500)
     options = models.JSONField(default=dict, blank=True)
-    # KEY -> reference ("env:NAME" or "file:PATH"); never a secret value.
+    # KEY -> reference ("env:NAME", "file:PATH" or "stored:ID", a StoredSecret row); never a secret value.
     secrets = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     sync_interval = models.DurationField(null=True, blank=True, help_text="Empty: manual syncs only.")
@@ -73,6 +73,27 @@ class Connector(models.Model):
 
     def last_applied_run(self) -> "SyncRun | None":
         return self.runs.filter(applied_at__isnull=False).order_by("-applied_at", "-id").first()
+
+
+class StoredSecret(models.Model):
+    """A token pasted into PipeAccess, encrypted with Fernet under a key kept outside the database.
+
+    connectors.secrets writes and reads it; Connector.secrets points at it as "stored:ID". key_id is the
+    fingerprint of the key that encrypted it, so `secrets status` shows what a rotation still has to do.
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="stored_secrets")
+    key = models.CharField(max_length=50)
+    ciphertext = models.TextField()
+    key_id = models.CharField(max_length=12)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "key"], name="stored_secret_connector_key")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.key}"
 
 
 class SyncRun(models.Model):

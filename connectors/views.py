@@ -12,10 +12,20 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from pipeaccess.redact import redact
-from pipeaccess.ui import can_change, is_htmx, paginate, security_only, security_or_auditor
+from pipeaccess.ui import (
+    can_change,
+    is_htmx,
+    paginate,
+    reauthenticate,
+    recently_authenticated,
+    security_only,
+    security_or_auditor,
+)
 
 from . import access
 from . import diff as diffs
@@ -26,8 +36,12 @@ from .client import build_connector
 from .forms import ConnectorAddForm, ConnectorSettingsForm, edit_initial
 from .models import Account, Connector, Grant, GrantRisk, Identity, Resource, SyncRun
 from .registry import KINDS, connector_class
+from .secrets import do_set_secret, stored_keys
 
 # --- connectors ----------------------------------------------------------------------------------
+
+# Adding a connector, or changing where it connects or its secret, needs a recent sign-in (pipeaccess.ui).
+REAUTH_REASON = "Changing where a connector sends its secret, or the secret itself, needs a recent sign-in."
 
 
 def _connectors_with_last_run():
@@ -98,11 +112,14 @@ def _kinds_help(only: str | None = None) -> list[dict]:
     return kinds
 
 
+@sensitive_post_parameters("token")
 @security_only
 def connector_add(request):
     if request.method == "POST":
         form = ConnectorAddForm(request.POST)
         if form.is_valid():
+            if not recently_authenticated(request):
+                return reauthenticate(request, next_url=request.path, reason=REAUTH_REASON)
             data = form.cleaned_data
             try:
                 with transaction.atomic():
@@ -114,6 +131,8 @@ def connector_add(request):
                         secrets=data["secrets"],
                         actor=request.user,
                     )
+                    for key, value in form.pasted().items():
+                        connector = do_set_secret(connector, key, value, actor=request.user)
                     changes = {}
                     if data["sync_interval_minutes"]:
                         changes["sync_interval"] = data["sync_interval_minutes"]
@@ -132,24 +151,30 @@ def connector_add(request):
     return render(request, "connectors/form.html", {"form": form, "connector": None, "kinds": _kinds_help()})
 
 
+@sensitive_post_parameters("token")
 @security_only
 def connector_edit(request, name):
     connector = _get_connector(name)
     if request.method == "POST":
-        form = ConnectorSettingsForm(request.POST)
+        form = ConnectorSettingsForm(request.POST, stored_keys=stored_keys(connector))
         form.kind_for_validation = connector.kind
         if form.is_valid():
+            if form.redirects_secrets(connector) and not recently_authenticated(request):
+                return reauthenticate(request, next_url=request.path, reason=REAUTH_REASON)
             data = form.cleaned_data
             try:
-                do_update_connector(
-                    connector,
-                    actor=request.user,
-                    secrets=data["secrets"],
-                    base_url=data["base_url"] or connector_class(connector.kind).default_base_url or "",
-                    options=data["options"],
-                    sync_interval=data["sync_interval_minutes"],
-                    dry_run=data["dry_run"],
-                )
+                with transaction.atomic():
+                    for key, value in form.pasted().items():
+                        connector = do_set_secret(connector, key, value, actor=request.user)
+                    connector = do_update_connector(
+                        connector,
+                        actor=request.user,
+                        secrets=form.secrets_to_save(connector),
+                        base_url=data["base_url"] or connector_class(connector.kind).default_base_url or "",
+                        options=data["options"],
+                        sync_interval=data["sync_interval_minutes"],
+                        dry_run=data["dry_run"],
+                    )
             except ConnectorError as exc:
                 _form_errors_from(form, exc)
             else:
@@ -157,7 +182,7 @@ def connector_edit(request, name):
                 return redirect("connectors:detail", name=connector.name)
         form.scrub_secrets()
     else:
-        form = ConnectorSettingsForm(initial=edit_initial(connector))
+        form = ConnectorSettingsForm(initial=edit_initial(connector), stored_keys=stored_keys(connector))
     return render(
         request,
         "connectors/form.html",
@@ -165,12 +190,17 @@ def connector_edit(request, name):
     )
 
 
+@sensitive_post_parameters("token")
 @require_POST
 @security_only
 def connector_test(request, name=None):
     """Try the settings in the form (saved or not) with one cheap authenticated call; nothing is saved."""
     existing = _get_connector(name) if name else None
-    form = ConnectorSettingsForm(request.POST) if existing else ConnectorAddForm(request.POST)
+    form = (
+        ConnectorSettingsForm(request.POST, stored_keys=stored_keys(existing))
+        if existing
+        else ConnectorAddForm(request.POST)
+    )
     if existing:
         form.kind_for_validation = existing.kind
     ok, text = False, ""
@@ -182,6 +212,10 @@ def connector_test(request, name=None):
             if f not in {"name", "sync_interval_minutes", "dry_run"}
         )
     else:
+        if form.redirects_secrets(existing) and not recently_authenticated(request):
+            # A test sends the secret to the URL in the form: as sensitive as saving it.
+            back = reverse("connectors:edit", kwargs={"name": existing.name}) if existing else reverse("connectors:add")
+            return reauthenticate(request, next_url=back, reason=REAUTH_REASON)
         data = form.cleaned_data
         kind = existing.kind if existing else data.get("kind", "")
         ok, text = _try_connection(
@@ -189,7 +223,9 @@ def connector_test(request, name=None):
             name=existing.name if existing else (data.get("name") or "new-connector"),
             base_url=data.get("base_url") or "",
             options=data.get("options") or {},
-            secrets=data.get("secrets") or {},
+            secrets=form.secrets_to_save(existing) if "secrets" in data else {},
+            pasted=form.pasted(),
+            existing=existing,
         )
     response = render(request, "connectors/_test_result.html", {"ok": ok, "text": text})
     if not is_htmx(request):
@@ -198,7 +234,9 @@ def connector_test(request, name=None):
     return response
 
 
-def _try_connection(*, kind: str, name: str, base_url: str, options: dict, secrets: dict) -> tuple[bool, str]:
+def _try_connection(
+    *, kind: str, name: str, base_url: str, options: dict, secrets: dict, pasted: dict, existing: Connector | None
+) -> tuple[bool, str]:
     try:
         cls = connector_class(kind)
     except LookupError:
@@ -208,10 +246,12 @@ def _try_connection(*, kind: str, name: str, base_url: str, options: dict, secre
         return False, f"A base URL is required for {cls.label}."
     # An unsaved row: build_connector needs only its fields. The guard runs again at connect time.
     candidate = Connector(name=name, kind=kind, base_url=base_url, options=options, secrets=secrets)
+    # A saved connector's stored token is read only for that connector.
+    candidate.pk = existing.pk if existing else None
     provider = None
     try:
         _check_settings(cls, kind=kind, name=name, base_url=base_url, options=options, secrets=secrets)
-        provider = build_connector(candidate, max_retries=0, timeout=15)
+        provider = build_connector(candidate, pasted=pasted, max_retries=0, timeout=15)
         result = provider.test()
     except (ConnectorError, ValueError) as exc:
         return False, redact(str(exc))

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A security-role user without two-factor authentication only reaches the two-factor setup (pipeaccess.mfa).
+    "pipeaccess.middleware.SecurityRoleMFAMiddleware",
 ]
 
 ROOT_URLCONF = "pipeaccess.urls"
@@ -91,6 +93,11 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": database_from_url(DATABASE_URL)}
+    # Connections are kept for a minute and health-checked before each request reuses one (env.py), so after a
+    # database restart the same web and worker processes reconnect by themselves. A database host that drops
+    # packets must not hold a web worker for the kernel's TCP timeout (minutes): connecting gives up after this
+    # long and the request gets a 503 (pipeaccess/db_outage.py).
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)}
 else:
     DATABASES = {
         "default": {
@@ -154,6 +161,12 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "PipeAccess"
+# The security role needs a TOTP authenticator before any page or API call (pipeaccess.mfa); off only for development.
+SECURITY_REQUIRES_MFA = env_bool("SECURITY_REQUIRES_MFA", True)
+if PRODUCTION and not SECURITY_REQUIRES_MFA:
+    raise ImproperlyConfigured("SECURITY_REQUIRES_MFA cannot be turned off in production")
+# Changing where a connector connects or with which secret needs an authentication this recent (connectors.views).
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT_SECONDS", 300)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -179,6 +192,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        "object-src 'none'",
         "frame-ancestors 'none'",
         "form-action 'self'",
         "base-uri 'none'",
@@ -268,6 +282,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "pipeaccess.api.permissions.TokenScope",
+        "pipeaccess.api.permissions.SecurityRoleHasMFA",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -279,7 +294,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Who can touch the CI/CD pipeline: inventory, review campaigns, decisions, revocations, audit.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.IsAuthenticated",
+        "pipeaccess.api.permissions.SecurityRoleHasMFA",
+    ],
     # Swagger UI's files come from the drf-spectacular-sidecar package, served by the app: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -342,6 +360,11 @@ AUDIT_KEY = env_secret("AUDIT_KEY")
 AUDIT_KEY_PATH = Path(env_str("AUDIT_KEY_PATH", str(VAR_DIR / "audit.key")))
 if PRODUCTION and not AUDIT_KEY:
     raise ImproperlyConfigured("AUDIT_KEY (or AUDIT_KEY_FILE) is required in production")
+# Tokens pasted into PipeAccess are encrypted (Fernet) under keys kept outside the database (connectors.secrets):
+# PIPEACCESS_SECRETS_KEYS, comma-separated, newest first. Development: a key file under var/. Production: storing
+# or reading such a token without a configured key fails with an error saying so.
+SECRETS_KEYS = [k for k in env_secret("PIPEACCESS_SECRETS_KEYS").split(",") if k.strip()]
+SECRETS_KEY_PATH = Path(env_str("PIPEACCESS_SECRETS_KEY_PATH", str(VAR_DIR / "secrets.keys")))
 # Signed checkpoints (sequence, head hash) go here, outside the database.
 AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
 
@@ -384,6 +407,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host-: the browser only accepts them over HTTPS, for this host and path / (no subdomain can set them).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,8 @@
-"""connector add|list|test|remove (CONTRACT.md)."""
+"""connector add|list|test|remove|secret set (CONTRACT.md)."""
 
+import getpass
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,6 +11,7 @@ from connectors.base import ConnectorError
 from connectors.client import build_connector
 from connectors.models import Connector
 from connectors.registry import connector_class
+from connectors.secrets import do_set_secret
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -35,6 +38,13 @@ class Command(BaseCommand):
         test.add_argument("name")
         remove = sub.add_parser("remove", help="remove a connector and its inventory")
         remove.add_argument("name")
+        secret = sub.add_parser("secret", help="store a connector's token in PipeAccess, encrypted")
+        secret_sub = secret.add_subparsers(dest="secret_action", required=True)
+        secret_set = secret_sub.add_parser(
+            "set", help="read the token from standard input (never from the command line)"
+        )
+        secret_set.add_argument("name")
+        secret_set.add_argument("key")
 
     def handle(self, *args, action, **options):
         getattr(self, f"handle_{action}")(**options)
@@ -86,6 +96,18 @@ class Command(BaseCommand):
         do_remove_connector(connector)
         self.stdout.write(f"removed connector {name}")
 
+    def handle_secret(self, *, name, key, **_):
+        connector = _get(name)
+        if sys.stdin.isatty():
+            value = getpass.getpass(f"{key} for {name} (not echoed): ")
+        else:
+            value = sys.stdin.read()
+        try:
+            do_set_secret(connector, key, value)
+        except ConnectorError as exc:
+            raise CommandError(f"{connector.name}: {exc}") from None
+        self.stdout.write(f"stored {key} of connector {name}, encrypted")
+
 
 def _get(name: str) -> Connector:
     try:
@@ -101,7 +123,7 @@ def _describe(c: Connector) -> dict:
         "kind": c.kind,
         "base_url": c.base_url,
         "options": c.options,
-        # References only (env:NAME / file:PATH); values are never stored.
+        # References only (env:NAME / file:PATH / stored:ID); a value is never shown.
         "secrets": c.secrets,
         "enabled": c.enabled,
         # What the connector can take away (grant kind:via patterns); empty: it cannot revoke yet.
