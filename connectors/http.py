@@ -9,7 +9,10 @@ Upstream behaviour it follows:
 * GitHub: rate-limit headers and how to wait — https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
   and https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
   (retry-after first, then x-ratelimit-reset when remaining is 0, else at least a minute and
-  exponential growth; follow redirects by repeating the request; 304s do not count);
+  exponential growth; follow redirects by repeating the request; 304s do not count). The client
+  paces itself so that it never meets the primary limit: it keeps what x-ratelimit-remaining says is
+  left of the window, less the requests already in flight, and once that is spent no thread sends
+  until x-ratelimit-reset (so a sync at the limit gets no 403/429, only waits);
   pagination via Link rel="next" only — https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
 * GitLab: RateLimit-* headers, 429 with or without Retry-After — https://docs.gitlab.com/user/gitlab_com/#rate-limits-on-gitlabcom
 * Docker Hub: 429 with X-Retry-After as epoch seconds — https://docs.docker.com/reference/api/hub/latest/#tag/rate-limiting
@@ -64,6 +67,8 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 # GitHub: with no header to go by, wait at least a minute, then exponentially longer.
 SECONDARY_RATE_LIMIT_SECONDS = 60.0
+# Waiting for a window's reset: this much past x-ratelimit-reset (whole seconds, and clocks differ a little).
+RESET_MARGIN_SECONDS = 1.0
 # Headers worth replaying from the cache on a 304 (pagination and body type), not volatile ones.
 CACHED_HEADERS = ("content-type", "link", "etag", "last-modified", "x-total", "x-total-pages", "x-next-page")
 # Headers known to carry no secret. Every other configured header is treated as a credential:
@@ -195,7 +200,11 @@ class HttpClient:
         self.clock = clock
         self.stats = HttpStats()
         self._lock = threading.Lock()
-        self._resume_at = 0.0  # per clock: no request before this (a window with nothing remaining)
+        # The upstream's rate-limit window as its headers tell it (see the module docstring): requests still
+        # allowed, less those in flight, or None when unknown; when it resets (per clock); requests in flight.
+        self._quota_left: int | None = None
+        self._quota_reset = 0.0
+        self._in_flight = 0
 
         # Fails here, before any request, for a refused base URL.
         self.guard = NetGuard(allow_private=allow_private_network, resolve=resolve)
@@ -258,7 +267,6 @@ class HttpClient:
         cached = self._cache_get(url) if method == "GET" else None
         failures = rate_limited = 0
         while True:
-            self._wait_for_window(where)
             try:
                 raw = self._send(method, url, json, cached.etag if cached else None, body, content_type)
                 if raw.status_code == 304 and cached is not None:
@@ -348,6 +356,7 @@ class HttpClient:
                 headers["If-None-Match"] = etag
             if content_type:
                 headers["Content-Type"] = content_type
+            self._take_quota(f"{method} {_path(url)}")
             with self._lock:
                 self.stats.requests += 1
             try:
@@ -364,6 +373,9 @@ class HttpClient:
                 raise ConnectorError(redact(f"{method} {_path(url)}: {_describe(exc)}"), permanent=True) from None
             except requests.RequestException as exc:
                 raise _Retry(_describe(exc)) from None
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
             self._note_rate_limit(raw)
             location = raw.headers.get("location")
             if raw.status_code not in REDIRECT_STATUSES or not location:
@@ -418,9 +430,14 @@ class HttpClient:
                 self.stats.rate_limit_remaining = remaining
             if limit is not None:
                 self.stats.rate_limit_limit = limit
-            if remaining == 0 and reset is not None:
-                # Nothing left in this window: no request (from any thread) until it resets.
-                self._resume_at = max(self._resume_at, reset + 1)
+            if remaining is None or reset is None:
+                return
+            # Each request still in flight will take one more from what this answer says is left.
+            resets_at, left = reset + RESET_MARGIN_SECONDS, remaining - self._in_flight
+            if resets_at > self._quota_reset:  # a newer window
+                self._quota_reset, self._quota_left = resets_at, left
+            elif resets_at == self._quota_reset:  # answers arrive out of order: the least left is the truth
+                self._quota_left = left if self._quota_left is None else min(self._quota_left, left)
 
     def _rate_limit_wait(self, raw: requests.Response, waits_so_far: int) -> float | None:
         """Seconds to wait if this response says we are rate limited, else None."""
@@ -448,11 +465,19 @@ class HttpClient:
             return max(1.0, random.uniform(0, min(BACKOFF_CAP_SECONDS, 5 * 2**waits_so_far)))  # noqa: S311
         return None
 
-    def _wait_for_window(self, where: str) -> None:
-        with self._lock:
-            resume_at = self._resume_at
-        wait = resume_at - self.clock()
-        if wait > 0:
+    def _take_quota(self, where: str) -> None:
+        """Before each request: one from the window's quota, or, when it is spent, wait for the window's reset."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                if self._quota_left is not None and now >= self._quota_reset:
+                    self._quota_left = None  # a new window: its first answers tell what is left
+                if self._quota_left is None or self._quota_left > 0:
+                    if self._quota_left is not None:
+                        self._quota_left -= 1
+                    self._in_flight += 1
+                    return
+                wait = self._quota_reset - now
             self._pause(where, wait)
 
     def _pause(self, where: str, seconds: float) -> None:

@@ -8,7 +8,10 @@ a request log and the ``/_simulator/*`` control endpoints. Upstream modules (``g
 later ``gitlab.py`` …) subclass :class:`Simulator` and register their routes.
 
 Time: rate-limit windows use the injectable ``clock`` (epoch seconds) so tests can share a fake
-clock with the client's injected sleep. Latency and delay faults use real time on purpose: they
+clock with the client's injected sleep. ``window_scale`` shortens every limit window (an "hour" lasts
+3600/scale seconds, a "minute" 60/scale) so a bench can live through many hourly quotas; the headers
+(``x-ratelimit-reset``, ``retry-after``) stay in real epoch seconds, so clients wait the real time left.
+Latency and delay faults use real time on purpose: they
 exist to make real sockets time out, and they are interruptible by :meth:`Simulator.stop`.
 """
 
@@ -454,12 +457,16 @@ class Simulator:
         latency: float = 0.0,
         max_concurrent: int | None = None,
         request_log_size: int = 100_000,
+        window_scale: float = 1.0,
     ):
+        if window_scale <= 0:
+            raise ValueError("window_scale must be positive")
         self.host = host
         self.port = port
         self.clock = clock
         self.latency = latency  # seconds added to every request (real time)
         self.max_concurrent = max_concurrent  # per client_key(); delayed requests count while they wait
+        self.window_scale = window_scale
         self._in_flight: Counter[str] = Counter()
         self._flight_lock = threading.Lock()
         self.router = Router()
@@ -476,6 +483,10 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self.notes: list[str] = []  # extra lines the command line prints after the URL
         self._add_control_routes()
+
+    def scaled(self, seconds: float) -> float:
+        """A limit window's length under ``window_scale`` (``scaled(3600)`` is the simulated hour)."""
+        return seconds / self.window_scale
 
     # -- lifecycle
 
