@@ -53,8 +53,10 @@ import secrets
 import string
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -406,11 +408,8 @@ class GitHubSimulator(Simulator):
         link_style: str = "ids",
         weak_etags: bool = True,
         write_delay: float = 0.0,
-        window_scale: float = 1.0,
     ):
-        super().__init__(
-            host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent, window_scale=window_scale
-        )
+        super().__init__(host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent)
         if link_style not in ("ids", "paths"):
             raise ValueError("link_style is 'ids' or 'paths'")
         self.org = org
@@ -421,13 +420,18 @@ class GitHubSimulator(Simulator):
         self.link_style = link_style
         self.weak_etags = weak_etags
         self.lock = threading.RLock()  # guards ``org`` against concurrent requests and HTTP mutations
-        self.quota = FixedWindowQuota(clock, self.scaled(3600))
-        self.window = SlidingWindow(clock, self.scaled(60))
+        self.quota = FixedWindowQuota(clock)
+        self.window = SlidingWindow(clock)
         self._id_lock = threading.Lock()
         self._request_ids = 0
         self.write_delay = write_delay  # real seconds between applying a write and answering it
         self.writes: list[LoggedRequest] = []  # applied writes, in order, logged when they take effect
         self.graphql_errors: list[dict[str, Any]] = []  # queued GraphQL error answers (fail_graphql)
+        # GraphQL points per token and hour, apart from REST's requests (x-ratelimit-resource: graphql); tests
+        # may shorten graphql_quota.window to see a reset.
+        self.graphql_limit = 5000
+        self.graphql_quota = FixedWindowQuota(clock, self.quota.window)  # the same hour as REST's
+        self.graphql_stats: Counter[str] = Counter()  # points charged, queries answered, RATE_LIMITED answers
         self._add_routes()
         self.control.add("POST", "/_simulator/mutate", self._control_mutate)
         self.control.add("GET", "/_simulator/info", self._control_info)
@@ -451,6 +455,8 @@ class GitHubSimulator(Simulator):
         super().reset_counters()
         self.quota.clear()
         self.window.clear()
+        self.graphql_quota.clear()
+        self.graphql_stats.clear()
         with self.lock:
             self.writes.clear()
 
@@ -458,6 +464,11 @@ class GitHubSimulator(Simulator):
         """Answer the next ``times`` GraphQL requests with HTTP 200 and this error, as GitHub reports them."""
         with self.lock:
             self.graphql_errors.extend({"type": type, "message": message} for _ in range(times))
+
+    def stats(self) -> dict[str, Any]:
+        """The base counters plus ``graphql``: points charged, queries answered and RATE_LIMITED answers."""
+        graphql = {name: self.graphql_stats[name] for name in ("points", "queries", "rate_limited")}
+        return super().stats() | {"graphql": graphql}
 
     def describe(self) -> list[str]:
         org = self.org
@@ -518,6 +529,11 @@ class GitHubSimulator(Simulator):
             response.headers |= common | self._rate_headers(anonymous)
             return response
         limit = self._limit_for(token)
+
+        if matched is not None and matched[0].meta.get("graphql"):  # its own points quota, not the REST one
+            response = self._dispatch(request, token, matched)
+            response.headers = common | response.headers
+            return response
 
         if matched is not None and matched[0].meta.get("free"):
             response = self._dispatch(request, token, matched)
@@ -707,6 +723,13 @@ class GitHubSimulator(Simulator):
             ("GET", "/orgs/{org}/invitations", "list_invitations", org_read, members),
             ("GET", "/orgs/{org}/installations", "list_installations", org_read, "orgs/orgs"),
             ("GET", "/orgs/{org}/teams", "list_teams", org_read, f"{teams}#list-teams"),
+            (
+                "GET",
+                "/orgs/{org}/custom-repository-roles",
+                "list_custom_roles",
+                org_read,
+                "orgs/custom-roles#list-custom-repository-roles-in-an-organization",
+            ),
             ("GET", "/orgs/{org}/teams/{team_slug}", "get_team", org_read, teams),
             ("GET", "/orgs/{org}/teams/{team_slug}/teams", "list_child_teams", org_read, teams),
             ("GET", "/orgs/{org}/teams/{team_slug}/members", "list_team_members", org_read, team_members),
@@ -788,6 +811,7 @@ class GitHubSimulator(Simulator):
             handler = getattr(self, f"_{handler_name}")
             meta = {"scopes": scopes, "docs": f"{DOCS}/{docs}", "free": pattern == "/rate_limit"}
             meta["write"] = method != "GET" and handler_name != "graphql"
+            meta["graphql"] = handler_name == "graphql"
             meta["accepted"] = accepted.get(pattern, frozenset().union(*scopes))
             route = self.router.add(method, pattern, handler, **meta)
             if method != "GET":
@@ -828,6 +852,7 @@ class GitHubSimulator(Simulator):
         key, _ = self._authenticate(request)
         state = self.quota.peek(key, self._limit_for(token))
         core = {"limit": state.limit, "used": state.used, "remaining": state.remaining, "reset": state.reset}
+        graphql = self.graphql_quota.peek(key, self.graphql_limit)
         reset = math.ceil(self.clock() + 60)
         return Response(
             200,
@@ -835,7 +860,8 @@ class GitHubSimulator(Simulator):
                 "resources": {
                     "core": core,
                     "search": {"limit": 30, "used": 0, "remaining": 30, "reset": reset},
-                    "graphql": {"limit": 5000, "used": 0, "remaining": 5000, "reset": state.reset},
+                    "graphql": {"limit": graphql.limit, "used": graphql.used, "remaining": graphql.remaining}
+                    | {"reset": graphql.reset},
                     "integration_manifest": {"limit": 5000, "used": 0, "remaining": 5000, "reset": state.reset},
                 },
                 "rate": core,
@@ -923,6 +949,25 @@ class GitHubSimulator(Simulator):
             "repositories": response.body,
         }
         return response
+
+    def _list_custom_roles(self, request: Request, token: Token, **params: str) -> Response:
+        """Not paginated: ``{"total_count", "custom_roles"}`` (Enterprise Cloud; owners only)."""
+        org = self._org(params)
+        self._require_owner(token)
+        roles = [
+            {
+                "id": role.id,
+                "name": role.name,
+                "description": role.description,
+                "base_role": role.base_role,
+                "permissions": [],
+                "organization": _Render(org, request).account(org.name, org.id, "Organization"),
+                "created_at": org.created_at,
+                "updated_at": org.created_at,
+            }
+            for role in org.custom_roles.values()
+        ]
+        return Response(200, {"total_count": len(roles), "custom_roles": roles})
 
     def _list_teams(self, request: Request, token: Token, **params: str) -> Response:
         org = self._org(params)
@@ -1100,22 +1145,51 @@ class GitHubSimulator(Simulator):
         return Response(204)
 
     def _graphql(self, request: Request, token: Token) -> Response:
+        """GraphQL: its own hourly points quota (``graphql_limit``), charged the query's cost; HTTP 200 with
+        ``errors`` for refused queries and for an exhausted quota (type RATE_LIMITED), as GitHub answers."""
         if request.prefix:  # GraphQL lives at /graphql (api.github.com) or /api/graphql (GHES), not under /api/v3
             raise _fail(404, "Not Found")
+        key, _ = self._authenticate(request)
         if self.graphql_errors:
             error = self.graphql_errors.pop(0)
             return Response(200, {"errors": [{"message": error["message"], "type": error["type"]}]})
         body = request.json()
-        return Response(
-            200,
-            github_graphql.answer(
-                self.org,
-                body.get("query"),
-                body.get("variables") or {},
-                scopes=set(token.scopes),
-                owner=self._is_owner(token),
-            ),
-        )
+        query, variables = body.get("query"), body.get("variables") or {}
+        if isinstance(query, str) and "samlIdentityProvider" in query:
+            cost = 1
+            answer = github_graphql.answer(
+                self.org, query, variables, scopes=set(token.scopes), owner=self._is_owner(token)
+            )
+        else:
+            try:
+                plan = github_graphql.plan(query if isinstance(query, str) else "", variables)
+            except github_graphql.QueryError as error:
+                found = {"message": str(error), "locations": [{"line": 1, "column": 1}]}
+                return Response(200, {"errors": [found | ({"type": error.type} if error.type else {})]})
+            cost, answer = plan.cost, None
+        state = self.graphql_quota.peek(key, self.graphql_limit)
+        if state.remaining < cost:
+            with self.lock:
+                self.graphql_stats["rate_limited"] += 1
+            limited = {
+                "type": "RATE_LIMITED",
+                "message": f"API rate limit exceeded for user ID {self._user_id(token)}.",
+            }
+            return Response(200, {"errors": [limited]}, self._graphql_headers(state))
+        state = self.graphql_quota.consume(key, self.graphql_limit, cost)
+        with self.lock:
+            self.graphql_stats["points"] += cost
+            self.graphql_stats["queries"] += 1
+        if answer is None:
+            reset = datetime.fromtimestamp(state.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            rate_limit = {"cost": cost, "limit": state.limit, "remaining": state.remaining, "used": state.used}
+            rate_limit |= {"resetAt": reset, "nodeCount": plan.nodes}
+            executor = github_graphql.Executor(self.org, owner=self._is_owner(token), rate_limit=rate_limit)
+            answer = executor.run(plan.fields)
+        return Response(200, answer, self._graphql_headers(state))
+
+    def _graphql_headers(self, state: QuotaState) -> dict[str, str]:
+        return self._rate_headers(state) | {"x-ratelimit-resource": "graphql"}
 
     # -- write handlers (revocation)
 
@@ -1356,7 +1430,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--link-style", choices=("ids", "paths"), default="ids")
     parser.add_argument("--saml", action="store_true", help="SAML SSO with identities for most members (GraphQL)")
     parser.add_argument("--write-delay", type=float, default=0.0, help="seconds between applying a write and answering")
-    parser.add_argument("--window-scale", type=float, default=1.0, help="limit windows last 1/SCALE of an hour/minute")
 
 
 def build(args: argparse.Namespace) -> GitHubSimulator:
@@ -1378,7 +1451,6 @@ def build(args: argparse.Namespace) -> GitHubSimulator:
         rate_limit_status=args.rate_limit_status,
         link_style=args.link_style,
         write_delay=args.write_delay,
-        window_scale=args.window_scale,
     )
     simulator.notes.append(f"token written to {args.token_file}" if args.token_file else f"token: {token}")
     return simulator
