@@ -408,8 +408,11 @@ class GitHubSimulator(Simulator):
         link_style: str = "ids",
         weak_etags: bool = True,
         write_delay: float = 0.0,
+        window_scale: float = 1.0,
     ):
-        super().__init__(host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent)
+        super().__init__(
+            host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent, window_scale=window_scale
+        )
         if link_style not in ("ids", "paths"):
             raise ValueError("link_style is 'ids' or 'paths'")
         self.org = org
@@ -420,8 +423,8 @@ class GitHubSimulator(Simulator):
         self.link_style = link_style
         self.weak_etags = weak_etags
         self.lock = threading.RLock()  # guards ``org`` against concurrent requests and HTTP mutations
-        self.quota = FixedWindowQuota(clock)
-        self.window = SlidingWindow(clock)
+        self.quota = FixedWindowQuota(clock, self.scaled(3600))
+        self.window = SlidingWindow(clock, self.scaled(60))
         self._id_lock = threading.Lock()
         self._request_ids = 0
         self.write_delay = write_delay  # real seconds between applying a write and answering it
@@ -1430,6 +1433,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--link-style", choices=("ids", "paths"), default="ids")
     parser.add_argument("--saml", action="store_true", help="SAML SSO with identities for most members (GraphQL)")
     parser.add_argument("--write-delay", type=float, default=0.0, help="seconds between applying a write and answering")
+    parser.add_argument("--window-scale", type=float, default=1.0, help="limit windows last 1/SCALE of an hour/minute")
 
 
 def build(args: argparse.Namespace) -> GitHubSimulator:
@@ -1451,6 +1455,7 @@ def build(args: argparse.Namespace) -> GitHubSimulator:
         rate_limit_status=args.rate_limit_status,
         link_style=args.link_style,
         write_delay=args.write_delay,
+        window_scale=args.window_scale,
     )
     simulator.notes.append(f"token written to {args.token_file}" if args.token_file else f"token: {token}")
     return simulator
