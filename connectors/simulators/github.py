@@ -41,8 +41,13 @@ synced from an identity provider. Every applied write is appended to ``writes`` 
 moment it takes effect; ``write_delay`` seconds (constructor, or ``POST /_simulator/write_delay``
 ``{"seconds": 5}``) then pass before the answer is sent, so a test can kill a client mid-call after the change.
 
-GraphQL: ``POST /graphql`` (GHES ``POST /api/graphql``) answers the SAML external-identities query
-(``github_graphql.py``); ``fail_graphql()`` queues an error answer (HTTP 200 with ``errors``).
+GraphQL: ``POST /graphql`` (GHES ``POST /api/graphql``) answers the SAML external-identities query and the
+enumeration queries over members, teams and repositories (``github_graphql.py``: GitHub's cost formula, ``first``
+of at most 100, cursors, the 500,000-node limit). Each query is charged its cost against a points quota of its
+own (``graphql_limit``, 5,000 an hour by default; ``--graphql-limit``), reported in ``x-ratelimit-*`` with
+``x-ratelimit-resource: graphql``; once spent, queries are answered HTTP 200 with a ``RATE_LIMITED`` error. Points
+charged show in ``/_simulator/stats`` under ``graphql``. ``fail_graphql()`` queues an error answer (HTTP 200 with
+``errors``); timeouts are injected as faults on ``/graphql`` (status 502 or 504).
 """
 
 from __future__ import annotations
@@ -1433,6 +1438,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--link-style", choices=("ids", "paths"), default="ids")
     parser.add_argument("--saml", action="store_true", help="SAML SSO with identities for most members (GraphQL)")
     parser.add_argument("--write-delay", type=float, default=0.0, help="seconds between applying a write and answering")
+    parser.add_argument("--graphql-limit", type=int, default=5000, help="GraphQL points per token per hour")
     parser.add_argument("--window-scale", type=float, default=1.0, help="limit windows last 1/SCALE of an hour/minute")
 
 
@@ -1457,5 +1463,6 @@ def build(args: argparse.Namespace) -> GitHubSimulator:
         write_delay=args.write_delay,
         window_scale=args.window_scale,
     )
+    simulator.graphql_limit = args.graphql_limit
     simulator.notes.append(f"token written to {args.token_file}" if args.token_file else f"token: {token}")
     return simulator
