@@ -19,3 +19,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A lost database connection answers 503 with a clear message instead of a bare 500 (pipeaccess/db_outage.py).
+handler500 = "pipeaccess.db_outage.server_error_or_outage"
