@@ -3,12 +3,16 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
-from connectors.models import Connector, Grant, SyncRun
+from connectors.models import Connector, Grant, StoredSecret, SyncRun
 from connectors.sync import run_sync
-from tests.cli import manage
+from tests.cli import ROOT, database_env, manage
 from tests.connectors.records import RecordSource, small_org
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
@@ -152,3 +156,41 @@ def test_removing_a_synced_connector_removes_its_inventory(synced):
     assert result.returncode == 0, result.stderr
     assert not Connector.objects.exists()
     assert not Grant.objects.exists() and not SyncRun.objects.exists()
+
+
+def secret_set(name: str, key: str, *, stdin: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, str(ROOT / "manage.py"), "connector", "secret", "set", name, key],
+        input=stdin,
+        env={**os.environ, **database_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_secret_set_reads_the_token_from_stdin_stores_it_encrypted_and_never_prints_it():
+    """ASVS 5.0 V13.3.1: the token is read from standard input (never argv), stored encrypted, shown as stored:ID."""
+    token = "ghp_" + "StdinCanary" * 3
+    key = Fernet.generate_key().decode()
+    env = {"PIPEACCESS_SECRETS_KEYS": key}
+    assert manage("connector", "add", "gh", "--kind", "github", "--option", "org=acme", env=env).returncode == 0
+    result = secret_set("gh", "token", stdin=token + "\n", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "stored token of connector gh, encrypted" in result.stdout
+    (listed,) = json.loads(manage("connector", "list", "--format", "json", env=env).stdout)
+    stored = StoredSecret.objects.get()
+    assert listed["secrets"] == {"token": f"stored:{stored.pk}"}
+    assert Fernet(key.encode()).decrypt(stored.ciphertext.encode()).decode() == token
+    assert token not in result.stdout + result.stderr + json.dumps(listed)
+
+
+def test_secret_set_refuses_an_empty_token_and_an_unknown_key():
+    env = {"PIPEACCESS_SECRETS_KEYS": Fernet.generate_key().decode()}
+    assert manage("connector", "add", "gh", "--kind", "github", "--option", "org=acme", env=env).returncode == 0
+    empty = secret_set("gh", "token", stdin="\n", env=env)
+    assert empty.returncode == 1 and "the token is empty" in empty.stderr
+    unknown = secret_set("gh", "password", stdin="ghp_" + "x" * 36, env=env)
+    assert unknown.returncode == 1
+    assert not StoredSecret.objects.exists() and Connector.objects.get().secrets == {}
