@@ -6,7 +6,8 @@ stopped with ``pg_ctl stop -m immediate`` (a crash: connections cut, no checkpoi
 again. A reviewer whose request failed tries that item again later, as a person would.
 
 - During the outage every request gets a 503 with a clear message (JSON for the API, a page for the browser),
-  never a stack trace or a bare 500; a task fails in the worker without taking it down.
+  never a stack trace or a bare 500 (ASVS 5.0 V16.5.1, V16.5.2); a task fails in the worker without taking it
+  down.
 - After the restart the same gunicorn workers and the same Celery pool process serve again (no restart).
 - Afterwards the database holds exactly the acknowledged decisions, each once, each with its audit event, and
   the audit chain verifies. A retry answered 409 ("changed since you loaded it") is an attempt that committed
