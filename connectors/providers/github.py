@@ -12,11 +12,13 @@ member's SAML identity as the account attribute ``sso_id`` (github_saml).
 Option ``api=graphql`` reads members, teams (immediate members, repositories) and repositories' direct
 collaborators over GraphQL (github_graphql), in a few hundred points where REST needs a request per team and per
 repository. What GraphQL cannot express stays on REST: the organization and its base permission, outside
-collaborators (their 2FA state), org and repository invitations (no per-repository GraphQL connection), deploy
-keys (GraphQL's DeployKey has no database id, which REST's records are keyed on), app installations, and the
-custom role name of a team's repository grant (GraphQL's permission is the base role: teams holding a base role
-that some custom role is built on are re-read over REST). The records are the ones REST mode yields, except that
-a member of both a team and one of its descendants is also recorded at the parent (REST cannot tell, below).
+collaborators (their 2FA state), org and repository invitations (GraphQL has no per-repository connection for
+them: one REST list per repository remains), app installations, and the custom role name of a team's repository
+grant (GraphQL's permission is the base role: teams holding a base role that some custom role is built on are
+re-read over REST). Deploy keys come from GraphQL, their REST id read from the node id (github_graphql); a
+repository with a key whose id cannot be read lists its keys over REST. The records are the ones REST mode
+yields, except that a member of both a team and one of its descendants is also recorded at the parent (REST
+cannot tell, below).
 
 Fail closed: a 404 on a list that must exist means a missing scope or an invisible organization, never
 "empty" (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#404-not-found-for-an-existing-resource).
@@ -52,6 +54,7 @@ from ..choices import AccountState, AccountType, GrantKind, Level, ResourceType
 from ..http import HttpClient, HttpError
 from .github_graphql import (
     COLLABORATORS,
+    DEPLOY_KEYS,
     MEMBERS,
     REPOSITORIES,
     TEAM_MEMBERS,
@@ -59,6 +62,8 @@ from .github_graphql import (
     TEAMS,
     GraphQLReader,
     GraphQLUsage,
+    deploy_key_id,
+    deploy_key_json,
     direct_role,
     permission_flag,
     repository_json,
@@ -235,7 +240,7 @@ class GitHubConnector(BaseConnector):
         if base is not None:
             yield base
         yield from self._teams(org, teams)
-        yield from self._repositories(repos)
+        yield from self._repositories([(repo, full_name, True) for repo, full_name in repos])
 
     # --- GraphQL mode (github_graphql) ------------------------------------------
 
@@ -343,10 +348,19 @@ class GitHubConnector(BaseConnector):
         reader = self._graphql
         for page in reader.connection(REPOSITORIES, ("organization", "repositories"), {}):
             repos: list[tuple[ResourceRecord, str]] = []
+            keys_on_rest: set[str] = set()
             for node in page.get("nodes") or []:
                 repo = self.extract_repository(repository_json(node), org)
                 repos.append((repo, f"{org.path}/{node['name']}"))
                 yield repo
+                path, variables = ("repository", "deployKeys"), {"name": node["name"]}
+                keys = list(reader.rest_of(DEPLOY_KEYS, path, variables, node.get("deployKeys") or {}, "nodes"))
+                ids = [deploy_key_id(str(key.get("id") or "")) for key in keys]
+                if None in ids:  # a node id we cannot read the database id from: this repository's keys from REST
+                    keys_on_rest.add(repo.external_id)
+                else:
+                    for key, key_id in zip(keys, ids, strict=True):
+                        yield from self._deploy_key_records(deploy_key_json(key, key_id), repo)
                 path = ("repository", "collaborators")
                 edges = reader.rest_of(COLLABORATORS, path, {"name": node["name"]}, node.get("collaborators") or {})
                 for edge in edges:
@@ -354,7 +368,8 @@ class GitHubConnector(BaseConnector):
                     permission, level = self.extract_role(direct_role(edge, node["databaseId"]), permission_flag(edge))
                     yield account
                     yield _grant(account, repo.external_id, GrantKind.PERMISSION, permission, level, "direct")
-            yield from self._repositories(repos, collaborators=False)
+            rest = [(repo, full_name, repo.external_id in keys_on_rest) for repo, full_name in repos]
+            yield from self._repositories(rest, collaborators=False)
 
     def _members(self, org: ResourceRecord) -> Iterator[Record]:
         # https://docs.github.com/en/rest/orgs/members#list-organization-members
@@ -457,11 +472,12 @@ class GitHubConnector(BaseConnector):
                 yield _grant(account, _team_id(team), GrantKind.MEMBERSHIP, role, level, "membership")
         yield from repo_grants
 
-    def _repositories(self, repos: list[tuple[ResourceRecord, str]], *, collaborators: bool = True) -> Iterator[Record]:
-        """Per repository: direct collaborators (unless GraphQL read them), invitations and deploy keys."""
+    def _repositories(self, repos: list[tuple[ResourceRecord, str, bool]], *, collaborators: bool = True):
+        """Per repository (record, full name, whether to list its deploy keys): direct collaborators (unless GraphQL
+        read them), invitations and deploy keys."""
 
-        def read(item: tuple[ResourceRecord, str]) -> list[Record]:
-            repo, full_name = item
+        def read(item: tuple[ResourceRecord, str, bool]) -> list[Record]:
+            repo, full_name, keys = item
             base = f"/repos/{full_name}"
             records: list[Record] = []
 
@@ -470,11 +486,12 @@ class GitHubConnector(BaseConnector):
 
             # https://docs.github.com/en/rest/collaborators/collaborators#list-repository-collaborators
             # With REST, role_name is the highest role from any source even for affiliation=direct (CONTRACT);
-            # the GraphQL mode will record the direct grant's own role.
+            # the GraphQL mode records the direct grant's own role (its permission source's roleName).
             direct = {"affiliation": "direct"}
-            for user in (
+            listed = (
                 self._list(f"{base}/collaborators", direct, needs="repo, with push access") if collaborators else ()
-            ):
+            )
+            for user in listed:
                 account = self.extract_account(user)
                 permission, level = self.extract_role(user.get("role_name"), user.get("permissions"))
                 add(account, GrantKind.PERMISSION, permission, level, "direct")
@@ -485,15 +502,18 @@ class GitHubConnector(BaseConnector):
                 level = ROLE_LEVELS.get(permission, Level.READ)
                 add(account, GrantKind.INVITATION, permission, level, "invitation")
             # https://docs.github.com/en/rest/deploy-keys/deploy-keys#list-deploy-keys
-            for key in self._list(f"{base}/keys", needs="repo, with admin on the repository"):
-                account = self.extract_deploy_key(key, repo)
-                # A key that does not say it is read-only is counted as writable (fail closed).
-                permission, level = ("read", Level.READ) if key.get("read_only") is True else ("write", Level.WRITE)
-                add(account, GrantKind.PERMISSION, permission, level, "direct")
+            for key in self._list(f"{base}/keys", needs="repo, with admin on the repository") if keys else ():
+                records.extend(self._deploy_key_records(key, repo))
             return records
 
         for records in self.http.imap(read, repos):
             yield from records
+
+    def _deploy_key_records(self, key: dict, repo: ResourceRecord) -> tuple[AccountRecord, GrantRecord]:
+        account = self.extract_deploy_key(key, repo)
+        # A key that does not say it is read-only is counted as writable (fail closed).
+        permission, level = ("read", Level.READ) if key.get("read_only") is True else ("write", Level.WRITE)
+        return account, _grant(account, repo.external_id, GrantKind.PERMISSION, permission, level, "direct")
 
     # --- requests -----------------------------------------------------------
 

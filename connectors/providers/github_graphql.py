@@ -3,13 +3,15 @@
 One query pages the organization's members with their role and 2FA state (``membersWithRole`` edges), one its
 teams with their immediate members and repositories (``members(membership: IMMEDIATE)``, ``repositories``
 edges' ``permission``) and parent, one its repositories with their direct collaborators
-(``collaborators(affiliation: DIRECT)`` edges, the role from the repository's own ``permissionSources``). An inner
+(``collaborators(affiliation: DIRECT)`` edges, the role from the repository's own ``permissionSources``) and
+deploy keys. An inner
 connection with more than one page is finished by a query for that one team or repository.
 
 Cost (https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api): the requests
 each connection needs (once per possible parent node), summed, divided by 100, at least 1 point; 100 teams with
-two inner connections of 100 cost 2 points, 100 repositories with their collaborators 1. Every query asks for
-``rateLimit { cost remaining resetAt }`` and :class:`GraphQLUsage` adds up what GitHub charged.
+two inner connections of 100 cost 2 points, as do 100 repositories with their collaborators and deploy keys.
+Every query asks for ``rateLimit { cost remaining resetAt }`` and :class:`GraphQLUsage` adds up what GitHub
+charged.
 
 Failures GitHub documents for GraphQL:
 * a timeout (HTTP 502/504, or an ``errors`` entry "Something went wrong while executing your query. This may be
@@ -26,7 +28,10 @@ from REST's requests quota, and with no retries of its own: a 502 must shrink th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -87,16 +92,25 @@ TEAM_REPOS = f"""query($org: String!, $slug: String!, $first: Int!, $after: Stri
   {_RATE}
 }}
 {REPOSITORY_FIELDS}"""
+_KEY_NODES = "nodes { id title readOnly createdAt }"
 REPOSITORIES = f"""query($org: String!, $first: Int!, $after: String, $inner: Int!) {{
   organization(login: $org) {{
     repositories(first: $first, after: $after) {{
       {_PAGE}
-      nodes {{ ...Repo collaborators(first: $inner, affiliation: DIRECT) {{ {_PAGE} {_COLLABORATOR_EDGES} }} }}
+      nodes {{
+        ...Repo
+        collaborators(first: $inner, affiliation: DIRECT) {{ {_PAGE} {_COLLABORATOR_EDGES} }}
+        deployKeys(first: $inner) {{ {_PAGE} {_KEY_NODES} }}
+      }}
     }}
   }}
   {_RATE}
 }}
 {REPOSITORY_FIELDS}"""
+DEPLOY_KEYS = f"""query($org: String!, $name: String!, $first: Int!, $after: String) {{
+  repository(owner: $org, name: $name) {{ deployKeys(first: $first, after: $after) {{ {_PAGE} {_KEY_NODES} }} }}
+  {_RATE}
+}}"""
 COLLABORATORS = f"""query($org: String!, $name: String!, $first: Int!, $after: String) {{
   repository(owner: $org, name: $name) {{
     collaborators(first: $first, after: $after, affiliation: DIRECT) {{ {_PAGE} {_COLLABORATOR_EDGES} }}
@@ -161,14 +175,16 @@ class GraphQLReader:
                 raise ConnectorError(f"GitHub's GraphQL pagination of {path[-1]} did not advance", permanent=True)
             seen.add(after)
 
-    def rest_of(self, query: str, path: tuple[str, ...], variables: dict, first_page: dict) -> Iterator[dict]:
-        """The edges of an inner connection: those already read, then the following pages, one query each."""
-        yield from first_page.get("edges") or []
+    def rest_of(
+        self, query: str, path: tuple[str, ...], variables: dict, first_page: dict, items: str = "edges"
+    ) -> Iterator[dict]:
+        """The edges (or nodes) of an inner connection: those already read, then the following pages."""
+        yield from first_page.get(items) or []
         info = first_page.get("pageInfo") or {}
         if info.get("hasNextPage"):
             self.usage.follow_ups += 1
             for page in self.connection(query, path, variables, after=info.get("endCursor")):
-                yield from page.get("edges") or []
+                yield from page.get(items) or []
 
     def _page(self, query: str, path: tuple[str, ...], variables: dict, size: PageSize) -> dict:
         failures = 0
@@ -299,3 +315,57 @@ def permission_flag(edge: dict) -> dict[str, bool]:
     """The edge's base permission as REST's permissions booleans (github_roles.repository_role reads them)."""
     flag = _FLAGS.get(str(edge.get("permission") or ""))
     return {flag: True} if flag else {}
+
+
+_LEGACY_ID = re.compile(r"^\d+:DeployKey(\d+)$")
+
+
+def deploy_key_id(node_id: str) -> int | None:
+    """The database id REST keys deploy keys by, read from a DeployKey's node id; None when it cannot be read.
+
+    GraphQL's DeployKey has no ``databaseId``. Legacy node ids are base64 of ``"09:DeployKey<id>"``; next-format
+    ids (https://docs.github.com/en/graphql/guides/migrating-graphql-global-node-ids) are a type prefix, ``_``
+    and base64url of a MessagePack array of integers ending with the id. Anything else: the caller reads REST.
+    """
+    prefix, _, payload = node_id.rpartition("_")
+    try:
+        if not prefix:
+            found = _LEGACY_ID.match(base64.b64decode(node_id, validate=True).decode())
+            return int(found.group(1)) if found else None
+        return _msgpack_ints(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[-1]
+    except (ValueError, UnicodeDecodeError, binascii.Error, IndexError):
+        return None
+
+
+def _msgpack_ints(data: bytes) -> list[int]:
+    """A MessagePack fixarray of unsigned integers (positive fixint, uint8/16/32/64); ValueError otherwise."""
+    if not data or data[0] & 0xF0 != 0x90:
+        raise ValueError("not a MessagePack fixarray")
+    numbers, position = [], 1
+    widths = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+    for _ in range(data[0] & 0x0F):
+        marker = data[position]
+        if marker < 0x80:
+            numbers.append(marker)
+            position += 1
+        elif marker in widths:
+            width = widths[marker]
+            if position + 1 + width > len(data):
+                raise ValueError("truncated MessagePack integer")
+            numbers.append(int.from_bytes(data[position + 1 : position + 1 + width], "big"))
+            position += 1 + width
+        else:
+            raise ValueError("not an unsigned MessagePack integer")
+    if position != len(data):
+        raise ValueError("trailing bytes after the MessagePack array")
+    return numbers
+
+
+def deploy_key_json(node: dict, key_id: int) -> dict:
+    """A GraphQL DeployKey as the REST fields extract_deploy_key reads."""
+    return {
+        "id": key_id,
+        "title": node.get("title"),
+        "created_at": node.get("createdAt"),
+        "read_only": node.get("readOnly"),
+    }

@@ -4,11 +4,14 @@ Connector against the simulator over real HTTP; the simulator and the client sha
 for a GraphQL window to reset is a real decision without real waiting.
 """
 
+import base64
+
 import pytest
 
 from connectors.base import AccountRecord, ConfigurationError, ConnectorConfig, ConnectorError, GrantRecord
 from connectors.choices import SyncStatus
 from connectors.providers.github import GitHubConnector
+from connectors.providers.github_graphql import deploy_key_id
 from connectors.simulators.github import GitHubOrg, GitHubSimulator, Token
 from connectors.simulators.server import ERROR
 from connectors.sync import run_sync
@@ -174,3 +177,13 @@ def test_switching_a_synced_connector_to_rest_removes_only_the_memberships_rest_
     assert second.status == SyncStatus.SUCCEEDED, second.error
     assert (second.counts["added"], second.counts["changed"]) == (0, 0)
     assert second.counts["removed"] == len(hidden_parent_memberships(org))
+
+
+def test_a_deploy_keys_rest_id_is_read_from_legacy_and_next_format_node_ids():
+    """GraphQL's DeployKey has no databaseId; records are keyed on REST's id, so an unreadable id means REST."""
+    legacy = base64.b64encode(b"09:DeployKey500123").decode()
+    packed = bytes([0x93, 0x00, 0xCE]) + (123456).to_bytes(4, "big") + bytes([0xCD]) + (789).to_bytes(2, "big")
+    next_format = "DK_" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+    assert (deploy_key_id(legacy), deploy_key_id(next_format)) == (500123, 789)
+    assert deploy_key_id("DK_not-msgpack") is None
+    assert deploy_key_id(base64.b64encode(b"04:User42").decode()) is None
