@@ -72,6 +72,7 @@ def run_sync(connector: Connector, *, trigger: str = "manual", connector_factory
         if _over_threshold(connector, counts):
             return _hold(run)
         apply(run)
+        refresh_statistics(counts)
     except Exception as exc:  # noqa: BLE001 - every failure must leave the inventory untouched
         if provider is not None:
             _record_http_stats(run, provider)
@@ -172,6 +173,23 @@ def _hold(run: SyncRun) -> SyncRun:
     )
     run.refresh_from_db()
     return run
+
+
+# An apply that changes at least this many grants, and a tenth of the current ones, is followed by ANALYZE.
+ANALYZE_MIN_CHANGES = 1000
+
+
+def refresh_statistics(counts: dict) -> None:
+    """ANALYZE the inventory tables after a large apply (PostgreSQL), so the next queries are planned on it.
+
+    Autovacuum gets there eventually; until it does the planner still sees the tables as they were (empty,
+    for a first sync) and plans nested loops over what are now a million rows: the diff and the campaign
+    launch right after a first sync of a large org.
+    """
+    changes = counts.get("added", 0) + counts.get("removed", 0) + counts.get("changed", 0)
+    if connection.vendor != "postgresql" or changes < max(ANALYZE_MIN_CHANGES, counts.get("current_before", 0) / 10):
+        return
+    _execute(f"ANALYZE {T_GRANT}, {T_ACC}, {T_RES}, {T_ENT}", [])
 
 
 def _connector_name(run: SyncRun) -> str:
@@ -421,6 +439,7 @@ def _apply_entitlements(conn_id: int, run_id: int) -> None:
 def confirm_held(run: SyncRun, *, actor) -> SyncRun:
     """Apply a held run (the security role has checked the removals)."""
     run = _confirm_held(run, actor=actor)
+    refresh_statistics(run.counts)
     run_applied_hooks(run)
     return run
 
