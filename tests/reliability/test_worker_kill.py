@@ -1,14 +1,14 @@
 """A Celery worker killed before, during and after a revocation's call upstream: the member is removed exactly
 once and the revocation ends done.
 
-Two real `celery worker` processes consume a queue of their own (tests/workers.py); the Harbor simulator runs in
+Real `celery worker` processes consume a queue of their own (tests/workers.py); the Harbor simulator runs in
 this process. The worker that takes the revocation is SIGKILLed, either its pool child (the main process sees
 the child die and, with reject_on_worker_lost, puts the message back at once) or the whole worker, main process
 and child together (the message stays unacknowledged in Redis until its visibility timeout, an hour). Three
 moments: before (Harbor holds the membership read that precedes the DELETE), during (a delay fault holds the
 DELETE itself; Harbor applies it after the worker died, possibly after the resumed attempt looked) and after
 (Harbor applied the DELETE and holds the answer, so the database never hears of it). Then the reconciler runs
-as its beat would once the wait is over, and the other worker finishes the job. Harbor's request log counts
+as its beat would once the wait is over, and another worker finishes the job. Harbor's request log counts
 the DELETEs that took effect (200; a repeat on a removed member is 404).
 """
 
@@ -46,10 +46,11 @@ def harbor():
         yield simulator
 
 
-@pytest.fixture
-def workers(tmp_path):
+@pytest.fixture(scope="module")
+def workers(django_db_setup, tmp_path_factory):
+    """Four workers for the module: each whole-worker case kills one, and every case needs one more to finish."""
     env = {TOKEN_ENV: PASSWORD, "HTTP_MAX_RETRIES": "0", "REVOCATION_BUSY_RETRY_SECONDS": "0.5"}
-    with celery_workers(2, tmp_path, env, prefix="test-worker-kill") as group:
+    with celery_workers(4, tmp_path_factory.mktemp("worker-kill"), env, prefix="test-worker-kill") as group:
         yield group
 
 
