@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from connectors import bench, bench_github, bench_gitlab, bench_harbor, bench_people
+from connectors import bench, bench_github, bench_gitlab, bench_harbor, bench_people, bench_scale
 from reviews import bench_campaign, bench_review
 
 SYSTEMS = ("github", "harbor", "gitlab", "people", "campaign", "review")
@@ -34,6 +34,15 @@ class Command(BaseCommand):
             "--system", choices=(*SYSTEMS, "all"), default="all", help="which bench to run (default all: GitHub first)"
         )
         parser.add_argument("--small", action="store_true", help="a tenth of the size: a quick check")
+        parser.add_argument(
+            "--scale",
+            choices=tuple(bench_scale.SIZES),
+            default=None,
+            help='instead: the scale bench at size S, M or L (README "Scale"; report var/bench/scale-SIZE.json)',
+        )
+        parser.add_argument(
+            "--sync-only", action="store_true", help="the scale bench without its database and review-page parts"
+        )
         parser.add_argument("--seed", type=int, default=None, help="the seed of each simulated instance")
         group = parser.add_argument_group("GitHub (the org's base permission must not be none)")
         group.add_argument("--members", type=int, default=None, help=f"default {github.members:,}")
@@ -54,7 +63,7 @@ class Command(BaseCommand):
             help=f"where the JSON reports go ({', '.join(REPORTS.values())})",
         )
 
-    def handle(self, *args, system, small, output_dir, **options):
+    def handle(self, *args, system, small, scale, sync_only, output_dir, **options):
         if connection.vendor != "postgresql":
             raise CommandError(
                 "the bench needs PostgreSQL (it compares with COPY): set DATABASE_URL=postgres://…, "
@@ -72,6 +81,9 @@ class Command(BaseCommand):
             if bench.ensure_postgres_database(connection.settings_dict):
                 self.stderr.write(f"created database {connection.settings_dict['NAME']}")
             call_command("migrate", interactive=False, verbosity=0)
+            if scale is not None:
+                self._scale(bench_scale.SIZES[scale], output_dir, () if sync_only else bench_scale.PARTS)
+                return
             for name in SYSTEMS if system == "all" else (system,):
                 module, preset = benches[name]
                 report = module.run(_size(preset, options), workdir=output_dir, say=self.stderr.write)
@@ -81,6 +93,19 @@ class Command(BaseCommand):
                 self.stdout.write(f"JSON report: {output}\n")
         except bench.BenchError as exc:
             raise CommandError(str(exc)) from None
+
+    def _scale(self, scale: bench_scale.Scale, output_dir: Path, parts: tuple[str, ...]) -> None:
+        report = bench_scale.run(
+            scale,
+            workdir=output_dir / f"scale-{scale.name}",
+            say=self.stderr.write,
+            parts=parts,
+            s_report=output_dir / "scale-S.json",
+        )
+        output = output_dir / f"scale-{scale.name}.json"
+        bench.write_json(report, output)
+        self.stdout.write(bench_scale.render(report))
+        self.stdout.write(f"JSON report: {output}\n")
 
 
 def _size(preset, options: dict):
