@@ -60,7 +60,8 @@ CANARIES = (CANARY_ENV, CANARY_FILE, CANARY_STORED, CANARY_REFUSED)
 PLANTED = f"canary-planted-{RUN}"
 ROLES = ("security", "auditor", "reviewer_b")
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
+# About a minute and a half: three roles crawl every URL, with real syncs, SMTP, exports and a pg_dump.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess, pytest.mark.slow]
 
 
 @pytest.fixture
