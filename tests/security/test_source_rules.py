@@ -80,6 +80,7 @@ HTTP_ALLOWED = {
     "connectors/http.py": "the guarded client every connector uses",
     "connectors/netguard.py": "the SSRF guard the client mounts (an HTTPAdapter, checks every connect)",
     "connectors/bench.py": "the benchmark drives the local simulators (loopback), never a real upstream",
+    "reviews/bench_scale_web.py": "the web bench loads the gunicorn it started on 127.0.0.1, never a real upstream",
 }
 
 
