@@ -9,6 +9,7 @@ is marked gone.
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from datetime import datetime, timedelta
 
@@ -397,7 +398,9 @@ def insert_items(items: list[dict]) -> None:
         return
     fields = [f for f in ReviewItem._meta.concrete_fields if f.column != "id"]
     defaults = {f.attname: f.get_default() for f in fields}
-    rows = ([values.get(f.attname, defaults[f.attname]) for f in fields] for values in items)
+    # Merge and pick in C: a per-field loop in Python was most of the COPY's time at 250,000 items.
+    pick = operator.itemgetter(*(f.attname for f in fields))
+    rows = (pick({**defaults, **values}) for values in items)
     staging.write_rows(ReviewItem, rows)
 
 
