@@ -33,7 +33,7 @@ Known limitations of the REST read, to be lifted by the GraphQL mode:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from urllib.parse import urlsplit
 
@@ -240,7 +240,7 @@ class GitHubConnector(BaseConnector):
         if base is not None:
             yield base
         yield from self._teams(org, teams)
-        yield from self._repositories([(repo, full_name, True) for repo, full_name in repos])
+        yield from self._repositories([(repo, full_name, True, []) for repo, full_name in repos])
 
     # --- GraphQL mode (github_graphql) ------------------------------------------
 
@@ -345,31 +345,38 @@ class GitHubConnector(BaseConnector):
         )
 
     def _graphql_repositories(self, org: ResourceRecord) -> Iterator[Record]:
+        """Repositories with collaborators and deploy keys from GraphQL; invitations (and unreadable keys) from REST.
+
+        The GraphQL pages are read in this thread while connectors/http.py's pool reads the previous
+        repositories' REST lists, so the two overlap instead of taking turns.
+        """
         reader = self._graphql
-        for page in reader.connection(REPOSITORIES, ("organization", "repositories"), {}):
-            repos: list[tuple[ResourceRecord, str]] = []
-            keys_on_rest: set[str] = set()
-            for node in page.get("nodes") or []:
-                repo = self.extract_repository(repository_json(node), org)
-                repos.append((repo, f"{org.path}/{node['name']}"))
-                yield repo
-                path, variables = ("repository", "deployKeys"), {"name": node["name"]}
-                keys = list(reader.rest_of(DEPLOY_KEYS, path, variables, node.get("deployKeys") or {}, "nodes"))
-                ids = [deploy_key_id(str(key.get("id") or "")) for key in keys]
-                if None in ids:  # a node id we cannot read the database id from: this repository's keys from REST
-                    keys_on_rest.add(repo.external_id)
-                else:
-                    for key, key_id in zip(keys, ids, strict=True):
-                        yield from self._deploy_key_records(deploy_key_json(key, key_id), repo)
-                path = ("repository", "collaborators")
-                edges = reader.rest_of(COLLABORATORS, path, {"name": node["name"]}, node.get("collaborators") or {})
-                for edge in edges:
-                    account = self.extract_account(user_json(edge["node"]))
-                    permission, level = self.extract_role(direct_role(edge, node["databaseId"]), permission_flag(edge))
-                    yield account
-                    yield _grant(account, repo.external_id, GrantKind.PERMISSION, permission, level, "direct")
-            rest = [(repo, full_name, repo.external_id in keys_on_rest) for repo, full_name in repos]
-            yield from self._repositories(rest, collaborators=False)
+
+        def repositories() -> Iterator[tuple[ResourceRecord, str, bool, list[Record]]]:
+            for page in reader.connection(REPOSITORIES, ("organization", "repositories"), {}):
+                for node in page.get("nodes") or []:
+                    repo = self.extract_repository(repository_json(node), org)
+                    records: list[Record] = [repo]
+                    path, variables = ("repository", "collaborators"), {"name": node["name"]}
+                    for edge in reader.rest_of(COLLABORATORS, path, variables, node.get("collaborators") or {}):
+                        account = self.extract_account(user_json(edge["node"]))
+                        permission, level = self.extract_role(
+                            direct_role(edge, node["databaseId"]), permission_flag(edge)
+                        )
+                        records.append(account)
+                        records.append(
+                            _grant(account, repo.external_id, GrantKind.PERMISSION, permission, level, "direct")
+                        )
+                    path = ("repository", "deployKeys")
+                    keys = list(reader.rest_of(DEPLOY_KEYS, path, variables, node.get("deployKeys") or {}, "nodes"))
+                    ids = [deploy_key_id(str(key.get("id") or "")) for key in keys]
+                    readable = None not in ids  # else this repository's keys come from REST
+                    if readable:
+                        for key, key_id in zip(keys, ids, strict=True):
+                            records.extend(self._deploy_key_records(deploy_key_json(key, key_id), repo))
+                    yield repo, f"{org.path}/{node['name']}", not readable, records
+
+        yield from self._repositories(repositories(), collaborators=False)
 
     def _members(self, org: ResourceRecord) -> Iterator[Record]:
         # https://docs.github.com/en/rest/orgs/members#list-organization-members
@@ -472,14 +479,14 @@ class GitHubConnector(BaseConnector):
                 yield _grant(account, _team_id(team), GrantKind.MEMBERSHIP, role, level, "membership")
         yield from repo_grants
 
-    def _repositories(self, repos: list[tuple[ResourceRecord, str, bool]], *, collaborators: bool = True):
-        """Per repository (record, full name, whether to list its deploy keys): direct collaborators (unless GraphQL
-        read them), invitations and deploy keys."""
+    def _repositories(self, repos: Iterable[tuple[ResourceRecord, str, bool, list[Record]]], *, collaborators=True):
+        """Per repository (record, full name, whether to list its deploy keys, records already read): direct
+        collaborators (unless GraphQL read them), invitations and deploy keys."""
 
-        def read(item: tuple[ResourceRecord, str, bool]) -> list[Record]:
-            repo, full_name, keys = item
+        def read(item: tuple[ResourceRecord, str, bool, list[Record]]) -> list[Record]:
+            repo, full_name, keys, records = item
+            records = list(records)
             base = f"/repos/{full_name}"
-            records: list[Record] = []
 
             def add(account: AccountRecord, kind: str, permission: str, level: Level, via: str) -> None:
                 records.extend((account, _grant(account, repo.external_id, kind, permission, level, via)))
