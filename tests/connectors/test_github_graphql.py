@@ -28,8 +28,15 @@ def fake_time():
 
 @pytest.fixture
 def org():
-    # Mid-size: several pages of members (100 per page), nested teams, custom roles, deploy keys, invitations.
-    return GitHubOrg.generate("acme", seed=5, members=230, outside_collaborators=6, teams=30, repos=140)
+    # Mid-size: several pages of members (100 per page), nested teams, custom roles, deploy keys, invitations;
+    # one repository and one team with more than 100 collaborators/members, read by follow-up queries.
+    org = GitHubOrg.generate("acme", seed=5, members=230, outside_collaborators=6, teams=30, repos=140)
+    crowded = next(iter(org.repos))
+    big_team = org.add_team("everyone")
+    for login in list(org.members)[:120]:
+        org.repos[crowded].collaborators.setdefault(login, "read")
+        big_team.members[login] = "member"
+    return org
 
 
 @pytest.fixture
@@ -78,7 +85,8 @@ def membership_keys(records: list, org: GitHubOrg) -> set[tuple[str, str]]:
 
 def test_graphql_mode_yields_the_rest_records_plus_only_the_memberships_rest_cannot_see(sim, fake_time, org):
     _, rest = fetch(sim, fake_time, "rest")
-    _, graphql = fetch(sim, fake_time, "graphql")
+    connector, graphql = fetch(sim, fake_time, "graphql")
+    assert connector.graphql_usage.follow_ups == 2  # the crowded repository's and team's second pages
     rest_set, graphql_set = set(map(repr, rest)), set(map(repr, graphql))
     assert rest_set - graphql_set == set()
     extra = [r for r in graphql if repr(r) not in rest_set]
