@@ -65,7 +65,7 @@ def raw_database_text() -> str:
 
 @pytest.mark.django_db
 def test_a_stored_token_is_only_ciphertext_in_the_database_and_the_sync_uses_it(connector):
-    """ASVS 5.0 V11.1.2 / V13.3.1 (secrets encrypted at rest, key outside the database)."""
+    """ASVS 5.0 V13.3.1 (backend secrets stored encrypted, the key outside the database)."""
     row = StoredSecret.objects.get(connector=connector)
     assert connector.secrets == {"token": f"stored:{row.pk}"}
     assert TOKEN not in raw_database_text()
@@ -85,7 +85,7 @@ def test_setting_a_token_is_audited_without_the_token(connector):
 
 @pytest.mark.django_db
 def test_rotation_re_encrypts_under_the_newest_key_and_the_old_key_can_then_go(connector, keys):
-    """ASVS 5.0 V11.2.x / V13.3.4 (keys can be rotated): after rotation the old key is no longer needed."""
+    """ASVS 5.0 V13.3.4 (secrets rotated): after rotation the old key is no longer needed."""
     before = StoredSecret.objects.get().ciphertext
     keys.SECRETS_KEYS = [NEW_KEY, OLD_KEY]
     out = io.StringIO()
@@ -105,7 +105,7 @@ def test_rotation_re_encrypts_under_the_newest_key_and_the_old_key_can_then_go(c
 
 @pytest.mark.django_db
 def test_a_token_under_an_unknown_key_fails_naming_the_connector_never_the_value(connector, keys):
-    """ASVS 5.0 V13.3.x / V16.5.1 (errors name the problem, never the secret)."""
+    """ASVS 5.0 V13.3.4 and V16.2.5 (a failed decryption is explained without the secret)."""
     keys.SECRETS_KEYS = [NEW_KEY]
     run = sync(connector)
     assert run.status == SyncStatus.FAILED
@@ -121,7 +121,7 @@ def test_a_token_under_an_unknown_key_fails_naming_the_connector_never_the_value
 
 @pytest.mark.django_db
 def test_a_stored_reference_copied_to_another_connector_is_refused(connector, sim):
-    """ASVS 5.0 V8.2.x (object-level access): a stored token is read only for the connector it was set for."""
+    """ASVS 5.0 V8.2.2 (object-level access): a stored token is read only for the connector it was set for."""
     other = do_add_connector(
         name="copy",
         kind="github",
@@ -136,7 +136,7 @@ def test_a_stored_reference_copied_to_another_connector_is_refused(connector, si
 
 @pytest.mark.django_db
 def test_development_creates_a_key_file_readable_by_the_owner_only(sim, settings, tmp_path):
-    """ASVS 5.0 V13.3.x (key material protected): the development key file is created 0600 on first use."""
+    """ASVS 5.0 V13.3.2 (least privilege on secret assets): the development key file is created 0600."""
     settings.SECRETS_KEYS = []
     settings.SECRETS_KEY_PATH = tmp_path / "secrets.keys"
     connector = do_add_connector(
@@ -176,7 +176,7 @@ def form(sim, **fields):
 
 @pytest.mark.django_db
 def test_the_form_stores_a_pasted_token_and_never_renders_it_back(security_client, sim, keys):
-    """ASVS 5.0 V14.2.x / V8.x (sensitive data not sent back to the client): the token field is write-only."""
+    """ASVS 5.0 V14.2.6 (minimum sensitive data returned): the token field is write-only."""
     response = security_client.post(
         reverse("connectors:add"), {"name": "gh", "kind": "github", **form(sim, token=TOKEN)}
     )
@@ -197,7 +197,7 @@ def test_the_form_stores_a_pasted_token_and_never_renders_it_back(security_clien
 
 @pytest.mark.django_db
 def test_an_invalid_submission_does_not_send_the_pasted_token_back(security_client, sim, keys):
-    """ASVS 5.0 V14.2.x: a form redisplayed with errors leaves the token field empty."""
+    """ASVS 5.0 V14.2.6: a form redisplayed with errors leaves the token field empty."""
     response = security_client.post(
         reverse("connectors:add"),
         {"name": "gh", "kind": "github", **form(sim, options="org=acme\ncolour=blue", token=TOKEN)},
@@ -209,7 +209,7 @@ def test_an_invalid_submission_does_not_send_the_pasted_token_back(security_clie
 
 @pytest.mark.django_db
 def test_a_reference_replacing_a_stored_token_deletes_its_ciphertext(security_client, connector, sim, monkeypatch):
-    """ASVS 5.0 V14.2.x (no sensitive data kept longer than needed)."""
+    """ASVS 5.0 V13.3.1 (secrets destroyed when no longer used)."""
     monkeypatch.setenv("GH_REPLACEMENT_TOKEN", TOKEN)
     edit = reverse("connectors:edit", kwargs={"name": "gh"})
     assert security_client.post(edit, form(sim, secrets="token=env:GH_REPLACEMENT_TOKEN")).status_code == 302

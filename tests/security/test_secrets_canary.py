@@ -7,9 +7,9 @@ auditor and a reviewer, error paths included (404s, invalid forms, upstream 401 
 view and in a task), and the exports are run. Every response, log record, mail, Redis key and value, export and a
 pg_dump of the database is searched: no canary, and the stored one only as ciphertext.
 
-ASVS 5.0 V13.3.1 (secrets kept out of source, logs and the database in clear), V14.2.1 / V14.2.4 (sensitive data
-not sent to the client or written to logs, exports and caches), V16.2.5 (no secrets in logs), V11.1.2 (secrets
-encrypted at rest under a key kept outside the database).
+ASVS 5.0 V13.3.1 (backend secrets managed, never in clear in the database), V14.2.2 (not cached in server
+components: Redis), V14.2.4 and V14.2.6 (sensitive data kept out of logs, exports and responses), V16.2.5 (credentials
+never logged).
 """
 
 import io
@@ -213,7 +213,7 @@ def test_no_canary_token_appears_anywhere_and_the_stored_one_only_as_ciphertext(
     capfd,
     user_password,
 ):
-    """ASVS 5.0 V13.3.1, V14.2.1, V14.2.4, V16.2.5, V11.1.2: zero hits for every canary, in every channel."""
+    """ASVS 5.0 V13.3.1, V14.2.2, V14.2.4, V14.2.6, V16.2.5: zero hits for every canary, in every channel."""
     haystack = Haystacks()
     for name in [None, *logging.root.manager.loggerDict]:
         caplog.set_level(logging.DEBUG, logger=name)
