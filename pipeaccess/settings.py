@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # A security-role user without two-factor authentication only reaches the two-factor setup (pipeaccess.mfa).
     "pipeaccess.middleware.SecurityRoleMFAMiddleware",
+    "pipeaccess.middleware.RotateSessionOnReauthenticationMiddleware",
 ]
 
 ROOT_URLCONF = "pipeaccess.urls"

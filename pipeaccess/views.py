@@ -15,7 +15,8 @@ from connectors.risk import SIGNALS
 from reviews.choices import CampaignState, ItemState, RevocationState
 from reviews.models import Campaign, Decision, ReviewItem, Revocation
 
-from .roles import AUDITOR, DESCRIPTIONS, REVIEWER, SECURITY, roles_of
+from .roles import AUDITOR, DESCRIPTIONS, REVIEWER, SECURITY
+from .ui import request_roles
 
 CAMPAIGNS_SHOWN = 8
 OVERDUE_SHOWN = 15
@@ -27,7 +28,7 @@ CHART_DAYS = 30
 @login_required
 @require_safe
 def home(request):
-    roles = roles_of(request.user)
+    roles = request_roles(request)
     described = [(role, DESCRIPTIONS[role]) for role in sorted(roles)]
     if roles & {SECURITY, AUDITOR}:
         return render(request, "home.html", {**dashboard(now=timezone.now()), "roles": described})

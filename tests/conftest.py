@@ -9,6 +9,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from pipeaccess.roles import AUDITOR, REVIEWER, SECURITY, create_user
+from tests.mfa import enrol_totp
 
 # ---------------------------------------------------------------------------
 # Network guard
@@ -170,10 +171,17 @@ def user_password():
 
 @pytest.fixture
 def make_user(db):
-    """make_user(email, *roles, name="", password=PASSWORD): a user who logs in with `email`."""
+    """make_user(email, *roles, name="", password=PASSWORD, mfa=None): a user who logs in with `email`.
 
-    def make(email: str, *roles: str, name: str = "", password: str | None = PASSWORD):
-        return create_user(email, roles=roles, name=name, password=password)
+    Security-role users get a TOTP authenticator (tests/mfa.py), as the role requires; mfa=False leaves it
+    out (the persona "security without MFA"), mfa=True adds one whatever the roles.
+    """
+
+    def make(email: str, *roles: str, name: str = "", password: str | None = PASSWORD, mfa: bool | None = None):
+        user = create_user(email, roles=roles, name=name, password=password)
+        if mfa if mfa is not None else SECURITY in roles:
+            enrol_totp(user)
+        return user
 
     return make
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
@@ -14,16 +14,21 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from pipeaccess.roles import AUDITOR, REVIEWER, ROLES, SECURITY, has_role, is_auditor, is_security, role_required
+from tests.mfa import totp_code
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def log_in(client, user_password):
-    """log_in(email, password=the personas' password): post the login form and follow the redirects."""
+    """log_in(email, password=the personas' password): post the login form and follow the redirects; answer the
+    second factor when allauth asks for it (second_factor=False: stop there)."""
 
-    def post(email, password=user_password):
-        return client.post(reverse("account_login"), {"login": email, "password": password}, follow=True)
+    def post(email, password=user_password, *, second_factor=True):
+        response = client.post(reverse("account_login"), {"login": email, "password": password}, follow=True)
+        if second_factor and response.redirect_chain and response.redirect_chain[-1][0] == reverse("mfa_authenticate"):
+            response = client.post(reverse("mfa_authenticate"), {"code": totp_code()}, follow=True)
+        return response
 
     return post
 
@@ -96,7 +101,7 @@ def test_a_user_with_several_roles_sees_them_all(log_in, client, make_user):
 def totp_user(security_user, settings):
     # One step either side, so a code computed just before a 30-second boundary is still accepted.
     settings.MFA_TOTP_TOLERANCE = 1
-    TOTP.activate(security_user, generate_totp_secret())
+    assert Authenticator.objects.filter(user=security_user, type=Authenticator.Type.TOTP).exists()  # tests/conftest.py
     return security_user
 
 
@@ -107,14 +112,14 @@ def current_code(user) -> str:
 
 
 def test_a_user_with_totp_is_asked_for_a_code_before_being_logged_in(log_in, client, totp_user):
-    response = log_in("alice@example.com")
+    response = log_in("alice@example.com", second_factor=False)
     assert response.redirect_chain[-1][0] == reverse("mfa_authenticate")
     assert logged_in_user_id(client) is None
     assert client.get(reverse("home")).status_code == 302
 
 
 def test_a_wrong_totp_code_keeps_the_user_out(log_in, client, totp_user):
-    log_in("alice@example.com")
+    log_in("alice@example.com", second_factor=False)
     wrong = f"{(int(current_code(totp_user)) + 1) % 1_000_000:06d}"
     response = client.post(reverse("mfa_authenticate"), {"code": wrong})
     assert response.status_code == 200
@@ -122,14 +127,14 @@ def test_a_wrong_totp_code_keeps_the_user_out(log_in, client, totp_user):
 
 
 def test_a_valid_totp_code_completes_the_login(log_in, client, totp_user):
-    log_in("alice@example.com")
+    log_in("alice@example.com", second_factor=False)
     response = client.post(reverse("mfa_authenticate"), {"code": current_code(totp_user)}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("home")
     assert logged_in_user_id(client) == str(totp_user.pk)
 
 
-def test_two_factor_settings_are_offered_under_accounts_2fa(client, security_user):
-    client.force_login(security_user)
+def test_two_factor_settings_are_offered_under_accounts_2fa(client, reviewer_user):
+    client.force_login(reviewer_user)
     assert reverse("mfa_index") == "/accounts/2fa/"
     response = client.get(reverse("mfa_index"))
     assert response.status_code == 200

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import load_command_class
@@ -218,7 +217,7 @@ def test_an_empty_password_file_fails(manage_user, tmp_path):
 
 
 def test_list_shows_each_user_with_roles_and_mfa(manage_user, security_user, reviewer_user, user_without_role):
-    TOTP.activate(security_user, generate_totp_secret())
+    # security_user has TOTP (tests/conftest.py: the role requires it)
     code, out, _ = manage_user("list")
     assert code == 0
     lines = [line.split() for line in out.splitlines()]

@@ -2,6 +2,8 @@
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from pipeaccess.auth_audit import record_denied
+from pipeaccess.mfa import API_MESSAGE, lacks_required_mfa
 from pipeaccess.models import ApiToken
 from pipeaccess.roles import is_auditor, is_security
 
@@ -14,6 +16,20 @@ class TokenScope(BasePermission):
     def has_permission(self, request, view):
         if isinstance(request.auth, ApiToken) and request.auth.read_only:
             return request.method in SAFE_METHODS
+        return True
+
+
+class SecurityRoleHasMFA(BasePermission):
+    """A security-role user without two-factor authentication may not use the API at all, tokens included
+    (pipeaccess.mfa): a token must not be the way around the second factor. The refusal is audited."""
+
+    message = API_MESSAGE
+
+    def has_permission(self, request, view):
+        if lacks_required_mfa(request.user):
+            # The Django request: the audit middleware sees the same mark and does not record it twice.
+            record_denied(request._request, reason="mfa required", view=type(view).__name__)
+            return False
         return True
 
 

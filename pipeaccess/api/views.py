@@ -22,10 +22,10 @@ from reviews import campaigns, decisions
 from reviews.models import AuditEvent, Campaign, ReviewItem, Revocation
 
 from . import serializers as s
-from .permissions import InventoryReader, SecurityForChanges, TokenScope
+from .permissions import InventoryReader, SecurityForChanges, SecurityRoleHasMFA, TokenScope
 
 # A view that names its own permission classes replaces the defaults: each starts from these.
-SIGNED_IN = [IsAuthenticated, TokenScope]
+SIGNED_IN = [IsAuthenticated, TokenScope, SecurityRoleHasMFA]
 
 
 class Cursor(CursorPagination):

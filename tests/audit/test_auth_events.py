@@ -4,7 +4,7 @@ import time
 
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
 from django.urls import reverse
 
@@ -12,6 +12,7 @@ from reviews import audit
 from reviews.models import AuditEvent
 from tests.audit.helpers import run_command
 from tests.cli import manage
+from tests.mfa import TOTP_SECRET
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]
 
@@ -22,8 +23,14 @@ def events(prefix: str) -> list[AuditEvent]:
 
 @pytest.fixture
 def log_in(client, user_password):
-    def post(email, password=user_password):
-        return client.post(reverse("account_login"), {"login": email, "password": password}, REMOTE_ADDR="10.1.2.3")
+    """log_in(email): the login form, then the second factor when allauth asks (second_factor=False: stop there)."""
+
+    def post(email, password=user_password, *, second_factor=True):
+        response = client.post(reverse("account_login"), {"login": email, "password": password}, REMOTE_ADDR="10.1.2.3")
+        if second_factor and response.get("Location") == reverse("mfa_authenticate"):
+            code = {"code": totp_code(TOTP_SECRET)}
+            response = client.post(reverse("mfa_authenticate"), code, REMOTE_ADDR="10.1.2.3")
+        return response
 
     return post
 
@@ -91,8 +98,8 @@ def test_anonymous_refusals_are_recorded_as_anonymous(client, settings):
     assert event.actor_id is None and event.actor_label == "anonymous"
 
 
-def test_activating_and_removing_totp_is_recorded(client, log_in, security_user, user_password):
-    log_in("alice@example.com")
+def test_activating_and_removing_totp_is_recorded(client, log_in, reviewer_user, user_password):
+    log_in("bob@example.com")
     client.post(reverse("account_reauthenticate"), {"password": user_password})  # allauth asks before MFA changes
     assert client.get(reverse("mfa_activate_totp")).status_code == 200
     secret = client.session["mfa.totp.secret"]
@@ -100,17 +107,16 @@ def test_activating_and_removing_totp_is_recorded(client, log_in, security_user,
     assert response.status_code == 302, response.content.decode()[:2000]
     added = events("auth.mfa_added")
     assert sorted(e.data["type"] for e in added) == ["recovery_codes", "totp"]
-    assert all(e.actor_id == security_user.pk for e in added)
+    assert all(e.actor_id == reviewer_user.pk for e in added)
     client.post(reverse("mfa_deactivate_totp"))
-    assert not Authenticator.objects.filter(user=security_user).exists()
+    assert not Authenticator.objects.filter(user=reviewer_user).exists()
     assert sorted(e.data["type"] for e in events("auth.mfa_removed")) == ["recovery_codes", "totp"]
     assert audit.verify().ok
 
 
 def test_a_wrong_second_factor_is_recorded(client, log_in, security_user, settings):
     settings.MFA_TOTP_TOLERANCE = 1
-    TOTP.activate(security_user, generate_totp_secret())
-    log_in("alice@example.com")
+    log_in("alice@example.com", second_factor=False)
     authenticator = Authenticator.objects.get(user=security_user, type=Authenticator.Type.TOTP)
     right = totp_code(decrypt(authenticator.data["secret"]))
     client.post(reverse("mfa_authenticate"), {"code": f"{(int(right) + 500_000) % 1_000_000:06d}"})

@@ -156,13 +156,13 @@ def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client,
 
 
 @pytest.mark.django_db
-def test_session_key_is_rotated_at_login(client, security_user, user_password):
+def test_session_key_is_rotated_at_login(client, reviewer_user, user_password):
     """ASVS 5.0 V7.2.4 (new session token on authentication): the pre-login session id is not kept."""
     session = client.session
     session["before_login"] = True
     session.save()
     before = client.cookies[settings.SESSION_COOKIE_NAME].value
-    response = client.post(LOGIN, {"login": security_user.email, "password": user_password})
+    response = client.post(LOGIN, {"login": reviewer_user.email, "password": user_password})
     assert response.status_code == 302
     after = client.cookies[settings.SESSION_COOKIE_NAME].value
     assert after != before
@@ -172,10 +172,10 @@ def test_session_key_is_rotated_at_login(client, security_user, user_password):
 
 
 @pytest.mark.django_db
-def test_session_and_csrf_cookies_are_httponly_and_samesite_lax(client, security_user, user_password):
+def test_session_and_csrf_cookies_are_httponly_and_samesite_lax(client, reviewer_user, user_password):
     """ASVS 5.0 V3.3.1 / V3.3.2 / V3.3.4 (cookie attributes): the session cookie is HttpOnly and SameSite=Lax."""
     client.get(LOGIN)
-    response = client.post(LOGIN, {"login": security_user.email, "password": user_password})
+    response = client.post(LOGIN, {"login": reviewer_user.email, "password": user_password})
     session_cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert session_cookie["httponly"] is True
     assert session_cookie["samesite"] == "Lax"
@@ -289,10 +289,10 @@ def _stays_on_site(location: str) -> bool:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)
-def test_next_after_login_never_leaves_the_site(client, security_user, user_password, target):
+def test_next_after_login_never_leaves_the_site(client, reviewer_user, user_password, target):
     """ASVS 5.0 V3.7.2 (redirects only to allow-listed destinations): `next=` cannot send a user off-site."""
     response = client.post(
-        LOGIN, {"login": security_user.email, "password": user_password, "next": target}, HTTP_HOST="testserver"
+        LOGIN, {"login": reviewer_user.email, "password": user_password, "next": target}, HTTP_HOST="testserver"
     )
     assert response.status_code == 302
     location = response["Location"]
@@ -300,7 +300,7 @@ def test_next_after_login_never_leaves_the_site(client, security_user, user_pass
 
 
 @pytest.mark.django_db
-def test_a_same_site_next_is_followed(client, security_user, user_password):
+def test_a_same_site_next_is_followed(client, reviewer_user, user_password):
     """ASVS 5.0 V3.7.2: the allow-list is the site itself: a local `next` still works (the corpus is not vacuous)."""
-    response = client.post(LOGIN, {"login": security_user.email, "password": user_password, "next": "/reviews/"})
+    response = client.post(LOGIN, {"login": reviewer_user.email, "password": user_password, "next": "/reviews/"})
     assert response["Location"] == "/reviews/"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.mfa import totp_code
+
 CHROMIUM = os.environ.get("PIPEACCESS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -102,12 +104,17 @@ def page(browser, live_server, problems, request):
 
 
 def login(page, email: str, password: str) -> None:
-    """Sign in through the real login form, as a person would."""
+    """Sign in through the real login form, as a person would; the authenticator app's code when asked for it
+    (security-role personas have TOTP: tests/mfa.py)."""
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    if "/accounts/2fa/authenticate/" in page.url:
+        page.locator('input[name="code"]').fill(totp_code())
+        page.get_by_role("button", name="Sign In", exact=True).click()
+        page.wait_for_url(lambda url: "/accounts/2fa/authenticate/" not in url)
 
 
 @pytest.fixture

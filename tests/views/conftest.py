@@ -5,6 +5,7 @@ import pytest
 from connectors.sync import run_sync
 from tests.connectors.helpers import add_simulated_connector, sync_factory
 from tests.fakes import FakeTime
+from tests.mfa import sign_in
 from tests.views.pipeline import github_simulator, small_org
 
 
@@ -51,8 +52,9 @@ def synced(sync_github, github_connector):
 
 
 @pytest.fixture
-def security_client(client, security_user):
-    client.force_login(security_user)
+def security_client(client, security_user, user_password):
+    """Alice, signed in through the login form moments ago (password and authenticator code)."""
+    sign_in(client, security_user, user_password)
     return client
 
 
