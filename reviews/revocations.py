@@ -557,7 +557,9 @@ def _enqueue_on_commit(rev: Revocation) -> None:
     from .tasks.revocations import execute_revocation
 
     pk = rev.pk
-    transaction.on_commit(lambda: execute_revocation.delay(pk))
+    # Robust: the committed row is the outbox. With the broker down, the caller (closing a campaign, a sync's
+    # hook) must neither fail after its commit nor skip the rows after this one; the reconciler sends them later.
+    transaction.on_commit(lambda: execute_revocation.delay(pk), robust=True)
 
 
 @dataclass(frozen=True)

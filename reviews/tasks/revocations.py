@@ -98,6 +98,7 @@ def reconcile(*, now=None) -> list[int]:
                 attempts=attempts,
                 state=state,
             )
-            transaction.on_commit(lambda pk=pk: execute_revocation.delay(pk))
+            # Robust: a broker still down leaves the row queued for the next beat, and the other rows are tried.
+            transaction.on_commit(lambda pk=pk: execute_revocation.delay(pk), robust=True)
         sent.append(pk)
     return sent

@@ -28,8 +28,8 @@ import tests.workers
 from connectors.models import Grant
 from connectors.sync import run_sync
 from pipeaccess.celery import app as celery_app
-from reviews import emails, mailer
-from reviews.choices import RevocationState
+from reviews import campaigns, emails, mailer
+from reviews.choices import CampaignState, RevocationState
 from reviews.models import AuditEvent, NotificationSettings, OutboundMail, Revocation
 from reviews.revocations import plan
 from reviews.tasks.mail import mail_tick
@@ -57,9 +57,10 @@ def _use_broker(url: str) -> None:
     celery_app.amqp._producer_pool = None
 
 
-@pytest.fixture(params=["none", "aof"])
+@pytest.fixture
 def private_redis(request, tmp_path):
-    with PrivateRedis(tmp_path / "redis", persistence=request.param) as server:
+    """This process's broker: a private redis-server, without persistence unless parametrized ("aof")."""
+    with PrivateRedis(tmp_path / "redis", persistence=getattr(request, "param", "none")) as server:
         previous = celery_app.conf.broker_url
         _use_broker(server.url)
         yield server
@@ -85,9 +86,9 @@ def _wait(condition, what: str, logs) -> None:
     pytest.fail(f"{what}:\n{logs()}")
 
 
-def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
-    private_redis, harbor, monkeypatch, tmp_path
-):
+@pytest.fixture
+def live_connector(harbor, monkeypatch):
+    """The Harbor simulator, synced, not in dry run; close summaries go to the security team."""
     connector = add_simulated_connector(
         monkeypatch,
         name="harbor",
@@ -104,7 +105,21 @@ def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
     config.digest_enabled = False
     config.security_team_emails = SECURITY_TEAM
     config.save()
+    return connector
 
+
+def _campaign_revoking_every_member():
+    campaign = factories.campaign()
+    for login in MEMBERS:
+        grant = Grant.objects.current().get(account__login=login, resource__path="shared", via="direct")
+        factories.decided_item(campaign, grant)
+    return campaign
+
+
+@pytest.mark.parametrize("private_redis", ["none", "aof"], indirect=True)
+def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
+    private_redis, harbor, live_connector, monkeypatch, tmp_path
+):
     # The queue the workers will read, fixed in advance so messages can wait there before any worker exists.
     queue_hex = "reliability0" + "0" * 20
     monkeypatch.setattr(tests.workers, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=queue_hex)))
@@ -112,10 +127,7 @@ def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
     monkeypatch.setattr(celery_app.conf, "task_default_queue", queue)
 
     # Queued revocations (plan() enqueues each on commit) and queued mails (each enqueued on commit).
-    campaign = factories.campaign()
-    for login in MEMBERS:
-        grant = Grant.objects.current().get(account__login=login, resource__path="shared", via="direct")
-        factories.decided_item(campaign, grant)
+    campaign = _campaign_revoking_every_member()
     revocations = plan(campaign)
     assert [r.state for r in revocations] == [RevocationState.QUEUED] * len(MEMBERS)
     with transaction.atomic():
@@ -192,3 +204,27 @@ def test_after_a_redis_restart_each_revocation_and_mail_is_done_exactly_once(
             received_tasks = Counter(re.findall(r"Task ([\w.]+)\[[0-9a-f-]+\] received", logs))
             assert received_tasks["reviews.tasks.revocations.execute_revocation"] == 2 * len(MEMBERS), logs
             assert received_tasks["reviews.tasks.mail.send_mail"] == 2 * len(SECURITY_TEAM), logs
+
+
+def test_a_campaign_closed_while_redis_is_down_closes_and_its_revocations_and_mails_are_sent_later(
+    private_redis, live_connector, monkeypatch
+):
+    """The close commits, then finds no broker: it must not fail (a 500 page for a campaign that did close), nor
+    stop at the first revocation it cannot announce. The outbox rows wait for the reconcilers."""
+    queue = "test-broker-down-at-close"
+    monkeypatch.setattr(celery_app.conf, "task_default_queue", queue)
+    campaign = _campaign_revoking_every_member()
+    private_redis.kill()
+
+    closed = campaigns.close(campaign)
+
+    assert closed.state == CampaignState.CLOSED
+    assert Revocation.objects.filter(state=RevocationState.QUEUED).count() == len(MEMBERS)
+    summaries = OutboundMail.objects.filter(kind="close_summary", state=OutboundMail.State.QUEUED)
+    assert sorted(summaries.values_list("recipient", flat=True)) == SECURITY_TEAM
+
+    private_redis.start()
+    _use_broker(private_redis.url)
+    assert len(reconcile(now=timezone.now() + timedelta(hours=1))) == len(MEMBERS)
+    assert mailer.recover(older_than_seconds=0)["requeued"] == len(SECURITY_TEAM)
+    assert private_redis.client().llen(queue) == len(MEMBERS) + len(SECURITY_TEAM)
