@@ -39,6 +39,7 @@ from connectors.simulators.gitlab import GitLabOrg, GitLabSimulator
 from connectors.simulators.server import ERROR
 from connectors.sync import run_sync
 from connectors.tasks import sync_connector
+from pipeaccess.celery import app as celery_app
 from reviews import emails
 from tests.cli import manage
 from tests.connectors.helpers import sync_factory
@@ -49,6 +50,7 @@ from tests.reviews.conftest import inventory, launched, make_template, people, u
 from tests.security.authz.conftest import world  # noqa: F401
 from tests.security.authz.matrix import matrix_routes, url_for
 from tests.views.conftest import github_connector, github_org, sync_github, synced  # noqa: F401
+from tests.workers import celery_workers
 
 RUN = uuid.uuid4().hex[:12]
 CANARY_ENV = f"ghp_CanaryEnv{RUN}0123456789abcdef"
@@ -240,6 +242,26 @@ def test_no_canary_token_appears_anywhere_and_the_stored_one_only_as_ciphertext(
         patch.setattr(GitHubConnector, "fetch", _raise)
         sync_connector.apply(args=(stored.pk,))
 
+    # A real worker process syncs the stored-token connector and the env one: its log (at DEBUG) is searched too.
+    worker_env = {
+        "PIPEACCESS_SECRETS_KEYS": settings.SECRETS_KEYS[0],
+        "UI_GH_TOKEN": CANARY_ENV,
+        "LOG_LEVEL": "DEBUG",
+        "AUDIT_KEY": settings.AUDIT_KEY or "",
+        "AUDIT_KEY_PATH": str(settings.AUDIT_KEY_PATH),
+    }
+    with celery_workers(1, tmp_path, worker_env, prefix="test-canary") as workers:
+        previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+        try:
+            for connector in (stored, world["connector"]):
+                summary = sync_connector.delay(connector.pk, trigger="manual").get(timeout=120)
+                assert "succeeded" in summary, (summary, workers.logs())
+        finally:
+            celery_app.conf.task_always_eager = previous
+    with workers.members[0].log.open("a") as worker_log:
+        worker_log.write(f"planted {PLANTED}\n")  # the sanity check's plant, after the worker stopped
+    haystack.add("worker logs", "celery worker", workers.logs())
+
     # --- planted where every search looks (sanity: the searches find what is there)
     Account.objects.filter(pk=world["account"].pk).update(login=PLANTED, name=PLANTED)
     logging.getLogger("connectors").debug("planted %s", PLANTED)
@@ -324,7 +346,7 @@ def test_no_canary_token_appears_anywhere_and_the_stored_one_only_as_ciphertext(
     dump = pg_dump()
     haystack.add("database", "pg_dump", dump)
 
-    assert haystack.channels() == {"responses", "mails", "exports", "logs", "redis", "database"}
+    assert haystack.channels() == {"responses", "mails", "exports", "logs", "worker logs", "redis", "database"}
     found = {channel for channel, _ in haystack.hits(PLANTED)}
     assert found == haystack.channels(), f"the planted canary was not found in {haystack.channels() - found}"
     leaks = {canary: haystack.hits(canary) for canary in CANARIES}
