@@ -89,7 +89,7 @@ class Scale:
 
 
 SIZES = {
-    "S": Scale("S", 500, 300, 50, 10, window_scale=60, naive_sample=20),
+    "S": Scale("S", 500, 300, 50, 10, window_scale=60, naive_sample=10),
     "M": Scale("M", 5_000, 3_000, 300, 100, window_scale=30, naive_sample=5, sequential=False),
     "L": Scale("L", 20_000, 10_000, 1_000, 400, window_scale=30, naive_sample=2, sequential=False),
 }
