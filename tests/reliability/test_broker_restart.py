@@ -14,6 +14,7 @@ Either way every revocation is applied upstream exactly once and every mail arri
 """
 
 import re
+import signal
 import time
 from collections import Counter
 from datetime import timedelta
@@ -228,3 +229,32 @@ def test_a_campaign_closed_while_redis_is_down_closes_and_its_revocations_and_ma
     assert len(reconcile(now=timezone.now() + timedelta(hours=1))) == len(MEMBERS)
     assert mailer.recover(older_than_seconds=0)["requeued"] == len(SECURITY_TEAM)
     assert private_redis.client().llen(queue) == len(MEMBERS) + len(SECURITY_TEAM)
+
+
+def test_running_workers_reconnect_after_a_redis_restart_and_carry_on_without_being_restarted(
+    private_redis, harbor, live_connector, tmp_path
+):
+    env = {
+        "REDIS_URL": private_redis.url,
+        TOKEN_ENV: PASSWORD,
+        "HTTP_MAX_RETRIES": "0",
+        "REVOCATION_RATE_LIMIT": "1000/s",
+    }
+    with celery_workers(1, tmp_path, env, prefix="test-broker-reconnect") as workers:
+        (worker,) = workers.members
+        private_redis.kill()
+        private_redis.start()
+        _use_broker(private_redis.url)
+
+        revocations = plan(_campaign_revoking_every_member())
+
+        def finished() -> bool:
+            return set(Revocation.objects.values_list("state", flat=True)) == {RevocationState.DONE}
+
+        _wait(finished, "the worker did not take the revocations after Redis came back", workers.logs)
+        logs = workers.logs()
+    assert "Connection to broker lost" in logs  # it did notice
+    assert worker.process.returncode in (0, -signal.SIGTERM), logs  # it was still running when told to stop
+    deletes = Counter(path for _, method, path in harbor.writes if method == "DELETE")
+    assert sorted(deletes.values()) == [1] * len(revocations), (harbor.writes, logs)
+    assert set(Revocation.objects.values_list("outcome", flat=True)) == {"revoked"}
