@@ -142,7 +142,7 @@ class Gunicorn:
             self.process.wait()
 
 
-def load(url: str, cookie: str, total: int, *, marker: bytes) -> dict:
+def load(url: str, cookie: str, total: int, *, marker: bytes, concurrency: int = CONCURRENCY) -> dict:
     """TOTAL GETs of URL, CONCURRENCY at a time; latency percentiles and throughput."""
     if not url.startswith("http://127.0.0.1:"):
         raise bench.BenchError(f"the bench loads only its own local gunicorn, not {url}")
@@ -168,7 +168,7 @@ def load(url: str, cookie: str, total: int, *, marker: bytes) -> dict:
                     else:
                         failures.append(f"{response.status_code} {response.headers.get('Location', '')}")
 
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -201,6 +201,8 @@ def run(size: str | Size, say: Callable[[str], None]) -> dict:
             load(url, cookie, warm, marker=b"review-progress")
         say(f"{shape.requests} requests, {CONCURRENCY} in flight: the template-only page, then the review page")
         template_only, review = (load(url, cookie, shape.requests, marker=b"review-progress") for url in pages)
+        # Context for the p95: one request at a time, what a request costs when it does not queue for a CPU.
+        alone = load(pages[1], cookie, CONCURRENCY, marker=b"review-progress", concurrency=1)
     ratio = round(review["per_second"] / template_only["per_second"], 3)
     figures = {
         "size": asdict(shape),
@@ -212,6 +214,7 @@ def run(size: str | Size, say: Callable[[str], None]) -> dict:
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "review_page": review,
+        "review_page_one_in_flight": alone,
         "template_only_page": template_only,
         "throughput_ratio": ratio,
     }
