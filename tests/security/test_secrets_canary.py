@@ -40,7 +40,7 @@ from connectors.simulators.server import ERROR
 from connectors.sync import run_sync
 from connectors.tasks import sync_connector
 from pipeaccess.celery import app as celery_app
-from reviews import emails
+from reviews import campaigns, emails
 from tests.cli import manage
 from tests.connectors.helpers import sync_factory
 from tests.fakes import FakeTime
@@ -321,7 +321,15 @@ def test_no_canary_token_appears_anywhere_and_the_stored_one_only_as_ciphertext(
         url = reverse("connectors:test_existing", kwargs={"name": "gh-stored"})
         assert fetch(haystack, security, "security", "post", url, form) == 500
 
-    # --- exports
+    # --- exports, and the evidence package of the campaign once closed
+    campaigns.close(world["campaign"])
+    evidence_url = reverse("reports:campaign_evidence", kwargs={"pk": world["campaign"].pk})
+    assert fetch(haystack, security, "security", "get", evidence_url) == 200
+    evidence_file = tmp_path / "evidence.zip"
+    result = manage("report", "evidence", str(world["campaign"].pk), "--output", str(evidence_file))
+    assert result.returncode == 0, result.stderr
+    haystack.add("exports", "report evidence", evidence_file.read_bytes())
+    assert any(where.startswith("report evidence!") for _, where, _ in haystack.items), "the zip was not unpacked"
     for args in (
         ("access", "export", "--format", "jsonl"),
         ("access", "export", "--format", "csv", "--as-granted"),
