@@ -10,9 +10,10 @@ Upstream behaviour it follows:
   and https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
   (retry-after first, then x-ratelimit-reset when remaining is 0, else at least a minute and
   exponential growth; follow redirects by repeating the request; 304s do not count). The client
-  paces itself so that it never meets the primary limit: it keeps what x-ratelimit-remaining says is
-  left of the window, less the requests already in flight, and once that is spent no thread sends
-  until x-ratelimit-reset (so a sync at the limit gets no 403/429, only waits);
+  paces itself so that it never meets the primary limit: it keeps the least x-ratelimit-remaining
+  answered in the current window, and sends only while that exceeds the requests in flight; when
+  nothing is left and nothing is in flight, no thread sends until x-ratelimit-reset (so a sync at the
+  limit gets no 403/429, only waits; 304s, which do not count, cost nothing);
   pagination via Link rel="next" only — https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
 * GitLab: RateLimit-* headers, 429 with or without Retry-After — https://docs.gitlab.com/user/gitlab_com/#rate-limits-on-gitlabcom
 * Docker Hub: 429 with X-Retry-After as epoch seconds — https://docs.docker.com/reference/api/hub/latest/#tag/rate-limiting
@@ -200,11 +201,12 @@ class HttpClient:
         self.clock = clock
         self.stats = HttpStats()
         self._lock = threading.Lock()
-        # The upstream's rate-limit window as its headers tell it (see the module docstring): requests still
-        # allowed, less those in flight, or None when unknown; when it resets (per clock); requests in flight.
-        self._quota_left: int | None = None
+        # The upstream's rate-limit window as its headers tell it (module docstring): the least remaining
+        # answered in it (None: unknown), when it resets (per clock), requests in flight; answers notify.
+        self._quota_remaining: int | None = None
         self._quota_reset = 0.0
         self._in_flight = 0
+        self._answered = threading.Condition(self._lock)
 
         # Fails here, before any request, for a refused base URL.
         self.guard = NetGuard(allow_private=allow_private_network, resolve=resolve)
@@ -359,6 +361,7 @@ class HttpClient:
             self._take_quota(f"{method} {_path(url)}")
             with self._lock:
                 self.stats.requests += 1
+            raw = None
             try:
                 raw = self.session.request(
                     method,
@@ -374,9 +377,7 @@ class HttpClient:
             except requests.RequestException as exc:
                 raise _Retry(_describe(exc)) from None
             finally:
-                with self._lock:
-                    self._in_flight -= 1
-            self._note_rate_limit(raw)
+                self._answered_by(raw)
             location = raw.headers.get("location")
             if raw.status_code not in REDIRECT_STATUSES or not location:
                 return raw
@@ -418,26 +419,34 @@ class HttpClient:
 
     # --- rate limits ----------------------------------------------------------------
 
+    def _answered_by(self, raw: requests.Response | None) -> None:
+        """A request is no longer in flight: note its rate-limit headers at the same time (None: no answer)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._answered.notify_all()
+            if raw is not None:
+                self._note_rate_limit(raw)
+
     def _note_rate_limit(self, raw: requests.Response) -> None:
+        """Under self._lock, so that no request is sent between leaving the in-flight count and this."""
         headers = raw.headers
         remaining = _int_header(headers, "x-ratelimit-remaining", "ratelimit-remaining")
         limit = _int_header(headers, "x-ratelimit-limit", "ratelimit-limit")
         reset = _int_header(headers, "x-ratelimit-reset", "ratelimit-reset")
-        with self._lock:
-            if raw.status_code != 304:
-                self.stats.rate_limit_used += 1
-            if remaining is not None:
-                self.stats.rate_limit_remaining = remaining
-            if limit is not None:
-                self.stats.rate_limit_limit = limit
-            if remaining is None or reset is None:
-                return
-            # Each request still in flight will take one more from what this answer says is left.
-            resets_at, left = reset + RESET_MARGIN_SECONDS, remaining - self._in_flight
-            if resets_at > self._quota_reset:  # a newer window
-                self._quota_reset, self._quota_left = resets_at, left
-            elif resets_at == self._quota_reset:  # answers arrive out of order: the least left is the truth
-                self._quota_left = left if self._quota_left is None else min(self._quota_left, left)
+        if raw.status_code != 304:
+            self.stats.rate_limit_used += 1
+        if remaining is not None:
+            self.stats.rate_limit_remaining = remaining
+        if limit is not None:
+            self.stats.rate_limit_limit = limit
+        if remaining is None or reset is None:
+            return
+        resets_at = reset + RESET_MARGIN_SECONDS
+        if resets_at > self._quota_reset:  # a newer window
+            self._quota_reset, self._quota_remaining = resets_at, remaining
+        elif resets_at == self._quota_reset:  # answers arrive out of order: the least remaining is the latest
+            known = self._quota_remaining
+            self._quota_remaining = remaining if known is None else min(known, remaining)
 
     def _rate_limit_wait(self, raw: requests.Response, waits_so_far: int) -> float | None:
         """Seconds to wait if this response says we are rate limited, else None."""
@@ -470,13 +479,15 @@ class HttpClient:
         while True:
             with self._lock:
                 now = self.clock()
-                if self._quota_left is not None and now >= self._quota_reset:
-                    self._quota_left = None  # a new window: its first answers tell what is left
-                if self._quota_left is None or self._quota_left > 0:
-                    if self._quota_left is not None:
-                        self._quota_left -= 1
+                if self._quota_remaining is not None and now >= self._quota_reset:
+                    self._quota_remaining = None  # a new window: its first answers tell what is left
+                if self._quota_remaining is None or self._quota_remaining > self._in_flight:
                     self._in_flight += 1
                     return
+                if self._in_flight:
+                    # Those answers tell whether they counted (a 304 does not): wait for them, not for the reset.
+                    self._answered.wait()
+                    continue
                 wait = self._quota_reset - now
             self._pause(where, wait)
 

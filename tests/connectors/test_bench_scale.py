@@ -28,6 +28,9 @@ def test_a_sync_over_several_scaled_quotas_is_never_refused_and_every_target_is_
     assert full["by_status"] == {"200": full["requests"]}
     assert full["wall_seconds"] >= full["imposed"]["primary"]
     assert report["resync"]["refused"] == report["changed_resync"]["refused"] == 0
+    # 304s cost no quota: re-reading all ~120 lists (a few changed) fits one window of 50 without a wait.
+    assert report["changed_resync"]["quota_used"] < XS.primary_limit
+    assert "rate limited" not in (tmp_path / "bench" / "changed_resync.log").read_text()
 
     rows = {row["name"]: row for row in report["targets"]}
     assert list(rows) == [
