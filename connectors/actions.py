@@ -63,6 +63,8 @@ def _check_settings(cls, *, kind: str, name: str, base_url: str, options: dict, 
         validate_reference(ref)
     allow_private = str(options.get("allow_private_network", "")).lower() == "true"
     guard = NetGuard(allow_private=allow_private)
+    # The address as typed too: user information must not hide in a URL the API path rewrites (github.com).
+    guard.check_url_syntax(base_url)
     host, port = guard.check_url_syntax(cls.api_url(base_url))
     try:
         guard.addresses(host, port)

@@ -383,8 +383,12 @@ def flat(row: dict) -> dict:
 
 
 def csv_safe(value) -> str:
-    """Neutralize spreadsheet formulas: synced names are untrusted input."""
+    """Neutralize spreadsheet formulas: synced names are untrusted input.
+
+    A cell starting with any character a spreadsheet reads as the start of a formula (ASVS 5.0 V1.2.10: =, +, -,
+    @, tab, NUL; and carriage return) gets a leading apostrophe. The JSON exports stay verbatim.
+    """
     text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r":
+    if text and text[0] in "=+-@\t\r\0":
         return "'" + text
     return text

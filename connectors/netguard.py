@@ -14,7 +14,10 @@ or at a database on the private network. Two checks close that:
 Legacy IPv4 spellings (decimal ``2852039166``, octal ``0251.0376.0251.0376``, hex
 ``0xa9fea9fe``, short ``169.254.43518``) are normalised the way ``inet_aton`` reads
 them before checking, and IPv6 forms that carry an IPv4 address (mapped, compatible,
-6to4, NAT64, Teredo) are checked for the embedded address as well.
+6to4, NAT64, Teredo) are checked for the embedded address as well. Non-ASCII host names are
+mapped the way IDNA maps them before anything else (fullwidth digits ``１６９.２５４.１６９.２５４``,
+ideographic full stops), so a numeric host hidden in Unicode is checked as the address it is,
+and the metadata services' own host names are refused without asking DNS.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import ipaddress
 import re
 import socket
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -60,6 +64,18 @@ _METADATA = frozenset(
         "192.0.0.192",  # Oracle Cloud
         "168.63.129.16",  # Azure WireServer
     )
+)
+
+
+# The metadata services' host names: refused by name, whatever DNS answers here (they resolve inside the cloud).
+_METADATA_NAMES = frozenset(
+    {
+        "metadata",  # GCP short name
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",  # AWS
+        "instance-data.ec2.internal",
+    }
 )
 
 
@@ -104,6 +120,17 @@ _TRANSLATION = (_MAPPED, _COMPATIBLE, _SIX_TO_FOUR, _TEREDO, _NAT64_WELL_KNOWN, 
 
 # What inet_aton accepts: 1 to 4 parts, each decimal, octal (leading 0) or hex (0x).
 _LEGACY_IPV4 = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]*|[0-9]+)){0,3}")
+
+
+def ascii_host(host: str) -> str:
+    """The host name as a resolver sees it: IDNA's mapping (NFKC, full stops) for non-ASCII names, lower case."""
+    host = host.rstrip(".").lower()
+    if host.isascii():
+        return host
+    mapped = unicodedata.normalize("NFKC", host)
+    for stop in "\u3002\uff0e\uff61":  # ideographic, fullwidth and halfwidth ideographic full stops
+        mapped = mapped.replace(stop, ".")
+    return mapped.rstrip(".")
 
 
 def parse_address(value: str | IPAddress) -> IPAddress:
@@ -224,6 +251,8 @@ class NetGuard:
             raise AddressRefused(host or "a URL", "the URL carries user information (user@host); use a secret instead")
         if not host:
             raise AddressRefused("a URL", "the URL has no host")
+        if ascii_host(host) in _METADATA_NAMES:
+            raise AddressRefused(host, "a cloud metadata service name")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
@@ -232,10 +261,14 @@ class NetGuard:
 
     def addresses(self, host: str, port: int) -> list[IPAddress]:
         """Resolve host and check every address; all of them must pass."""
+        name = ascii_host(host)
+        if (name == "localhost" or name.endswith(".localhost")) and not self.allow_private:
+            # RFC 6761: loopback by definition, whatever this machine's resolver (or its absence) says.
+            raise AddressRefused(host, "loopback (localhost); set allow_private_network to reach it")
         try:
             # A numeric host is never sent to DNS: normalising it here is what makes
-            # 2852039166 and 0xa9fea9fe the address they really are.
-            found = [parse_address(host.rstrip("."))]
+            # 2852039166, 0xa9fea9fe and fullwidth digits the address they really are.
+            found = [parse_address(name)]
         except ValueError:
             found = [parse_address(value) for value in self.resolve(host, port)]
         if not found:
