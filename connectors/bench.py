@@ -193,6 +193,7 @@ class ChildResult:
     wall_seconds: float
     peak_rss_mb: float
     output: str
+    cpu_seconds: float = 0.0  # user + system CPU of the child (not the simulator's, not PostgreSQL's)
 
 
 # Starts the measured command and reports its peak RSS. The kernel charges a child, until it execs, with the
@@ -202,7 +203,8 @@ _MEASURE = (
     "import os, subprocess, sys\n"
     "child = subprocess.Popen(sys.argv[2:])\n"
     "_, status, usage = os.wait4(child.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}')\n"
+    "cpu = usage.ru_utime + usage.ru_stime\n"
+    "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} {cpu}')\n"
 )
 
 
@@ -221,8 +223,8 @@ def run_child(args: list[str], env: dict[str, str], log_file: Path) -> ChildResu
         )
         wall = time.perf_counter() - started
     # Linux reports ru_maxrss in KiB.
-    max_rss_kib, returncode = (int(x) for x in result_file.read_text().split())
-    return ChildResult(returncode, wall, max_rss_kib / 1024, log_file.read_text())
+    max_rss_kib, returncode, cpu = result_file.read_text().split()
+    return ChildResult(int(returncode), wall, int(max_rss_kib) / 1024, log_file.read_text(), float(cpu))
 
 
 def environment(simulator: Simulator) -> dict:

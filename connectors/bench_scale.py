@@ -137,6 +137,7 @@ def sync(connector: Connector, sim: Simulator, env: dict, workdir: Path, label: 
     run = connector.runs.order_by("-id").first()
     figures.update(
         process_wall_seconds=child.wall_seconds,
+        process_cpu_seconds=child.cpu_seconds,
         wall_seconds=(run.finished_at - run.started_at).total_seconds(),
         quota_used=run.rate_limit_used,
         by_status=stats["by_status"],
@@ -420,6 +421,9 @@ def render(report: dict) -> str:
         f"limited full sync: {full['requests']:,} requests, quota used {full['quota_used']:,}, "
         f"imposed: primary {imposed['primary']:.0f} s, secondary {imposed['secondary']:.0f} s; "
         f"process wall {full['process_wall_seconds']:.1f} s; statuses {full['by_status']}",
+        f"50 ms sync: {report['latency_sync']['requests'] / report['latency_sync']['wall_seconds']:,.0f} requests/s, "
+        f"sync process CPU {report['latency_sync']['process_cpu_seconds']:.1f} s over "
+        f"{report['latency_sync']['process_wall_seconds']:.1f} s of process wall",
         f"re-sync, no change: {resync['requests']:,} requests, {resync['not_modified']:,} were 304",
         f"1% of grants changed ({changed['grants_changed_upstream']:,} changes): re-sync {changed['requests']:,} "
         f"requests, quota used {changed['quota_used']:,}, wall {changed['wall_seconds']:.1f} s",
