@@ -4,15 +4,16 @@ import pytest
 from django.utils import timezone
 
 from connectors.models import Account, Grant, Resource
+from pipeaccess.roles import SECURITY
 from reviews.models import OutboundMail, ReviewItem, Revocation
 from tests.reviews.conftest import inventory, launched, make_template, people, users  # noqa: F401
 from tests.views.conftest import github_connector, github_org, github_sim, sync_github, synced  # noqa: F401
 
 
 @pytest.fixture
-def world(launched, users, synced, people, security_user, auditor_user, user_without_role):  # noqa: F811
+def world(launched, users, synced, people, security_user, auditor_user, user_without_role, make_user):  # noqa: F811
     """Reviewer A = mia (manager), reviewer B = ola (resource owner), both with items in the same campaign;
-    bob is the subject of items and reviews none of them."""
+    bob is the subject of items and reviews none of them; sven has the security role but no authenticator."""
     campaign = launched()
     item_a = ReviewItem.objects.filter(campaign=campaign, reviewer=people["mia"]).order_by("pk").first()
     item_b = ReviewItem.objects.filter(campaign=campaign, reviewer=people["ola"]).order_by("pk").first()
@@ -61,5 +62,6 @@ def world(launched, users, synced, people, security_user, auditor_user, user_wit
             "subject": users["bob"],
             "auditor": auditor_user,
             "security": security_user,
+            "security_no_mfa": make_user("sven@example.com", SECURITY, name="Sven Security", mfa=False),
         },
     }

@@ -2,8 +2,10 @@
 
 ACCESS maps a URL name to (who may GET, who may POST). Roles: anonymous, none (employee without a role),
 reviewer_a and reviewer_b (items in the same campaign), subject (a reviewer who is the subject of items and
-reviews none), auditor, security. Item URLs are built with reviewer B's item, so reviewer A and the subject
-are asking for somebody else's object. "405" means the method is not allowed for anybody.
+reviews none), auditor, security (with its required TOTP authenticator) and security_no_mfa (the security role
+without one: held back from every URL here until it enrols, pipeaccess.mfa). Item URLs are built with reviewer
+B's item, so reviewer A and the subject are asking for somebody else's object. "405" means the method is not
+allowed for anybody.
 """
 
 from django.db.models import Count
@@ -12,11 +14,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from connectors.models import Account, Connector, Grant, Identity, SyncRun
 from reviews.models import AuditEvent, Campaign, CampaignTemplate, Decision, OutboundMail, ReviewItem, Revocation
 
-ROLES = ("anonymous", "none", "reviewer_a", "reviewer_b", "subject", "auditor", "security")
+ROLES = ("anonymous", "none", "reviewer_a", "reviewer_b", "subject", "auditor", "security", "security_no_mfa")
+# Allowed nowhere in the table: every page sends it to the two-factor setup, every API call gets 403.
+HELD_BACK = "security_no_mfa"
 NOBODY: frozenset = frozenset()
 SEC = frozenset({"security"})
 READERS = frozenset({"security", "auditor"})
-SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+SIGNED_IN = frozenset(ROLES) - {"anonymous", HELD_BACK}
 B = frozenset({"reviewer_b"})
 A_AND_B = frozenset({"reviewer_a", "reviewer_b"})
 METHOD_NOT_ALLOWED = "405"

@@ -1,6 +1,7 @@
-"""Every URL of the resolver × every role × GET/POST (session and API token): ASVS 5.0 V8.2.1, V8.2.2, V8.3.1.
+"""Every URL of the resolver × every role × GET/POST (session and API token): ASVS 5.0 V8.2.1, V8.2.2, V8.3.1,
+V6.3.2 (the security role without its second factor is refused everywhere).
 
-The table is tests/security/matrix.py; a URL without an entry fails test_every_url_has_an_entry. Denied
+The table is tests/security/authz/matrix.py; a URL without an entry fails test_every_url_has_an_entry. Denied
 requests change nothing (row counts and states of the main tables, the audit chain without auth events)
 and each 403 is recorded as auth.access_denied.
 """
@@ -13,7 +14,7 @@ from django.test import Client
 from pipeaccess.models import ApiToken
 from reviews.models import AuditEvent, Decision, ReviewItem
 
-from .matrix import ACCESS, METHOD_NOT_ALLOWED, ROLES, denials, matrix_routes, snapshot, url_for
+from .matrix import ACCESS, HELD_BACK, METHOD_NOT_ALLOWED, ROLES, denials, matrix_routes, snapshot, url_for
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,8 @@ def call(client, method, url, world):
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_what_the_table_says_and_denials_change_nothing(role, world):
     """V8.2.1 (function level), V8.2.2 (data level: B's item as seen by A and by its subject), V8.3.1 (enforced
-    on the server), V16.3.2 (refusals logged): every URL × GET/POST for one role."""
+    on the server), V16.3.2 (refusals logged), V6.3.2 (the security role needs its second factor: without one,
+    every URL is refused, by session and by token): every URL × GET/POST for one role."""
     routes = matrix_routes()
     failures = []
     role_clients = clients(role, world)  # one session and one token for the whole loop
@@ -83,7 +85,12 @@ def test_each_role_gets_what_the_table_says_and_denials_change_nothing(role, wor
                 response = call(client, method, url, world)
                 status = response.status_code
                 where = (role, label, method, url, status)
-                if allowed == METHOD_NOT_ALLOWED:
+                if role == HELD_BACK:
+                    # Before any other answer (405, 404, the view's own): the setup page, or 403 for the API.
+                    ok = status == 403 if url.startswith("/api/") else response.get("Location") == "/accounts/2fa/"
+                    if ok and denials() != refused + 1:
+                        failures.append(("refusal not audited", *where))
+                elif allowed == METHOD_NOT_ALLOWED:
                     ok = status == 405 or is_denial(response)
                 elif role in allowed:
                     ok = not is_denial(response) and (status in (200, 302) if method == "GET" else status < 500)
@@ -141,7 +148,7 @@ def test_reviewer_a_cannot_decide_undo_or_comment_on_reviewer_b_items(world):
 
 
 def test_the_subject_of_an_item_never_sees_or_decides_it(world):
-    """V8.2.2 / V8.2.3: the person whose access is reviewed cannot read or decide their own item."""
+    """V8.2.2: the person whose access is reviewed cannot read or decide their own item."""
     subject = Client()
     subject.force_login(world["users"]["subject"])
     item = world["subject_item"]
@@ -171,7 +178,8 @@ def test_the_subject_of_an_item_never_sees_or_decides_it(world):
 
 @pytest.mark.parametrize("role", ["none", "reviewer_a", "reviewer_b", "subject"])
 def test_exports_are_for_security_and_auditors_only(role, world):
-    """V8.2.1 / V14.2.x (sensitive data export): CSV/JSON/PDF/evidence downloads refused to other roles."""
+    """V8.2.1 (function level, for the exports too) and V16.3.2 (each refusal logged): CSV/JSON/PDF/evidence
+    downloads refused to other roles."""
     client = Client()
     client.force_login(world["users"][role])
     pk = world["campaign"].pk
