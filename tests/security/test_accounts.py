@@ -147,7 +147,8 @@ def test_unknown_and_wrong_password_logins_take_similar_time(client, security_us
 
 @pytest.mark.django_db
 def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client, security_user):
-    """ASVS 5.0 V6.3.8 / V6.4.x: the password reset form does not tell whether an address has an account."""
+    """ASVS 5.0 V6.3.8 (which also covers forgot-password): the reset form does not tell whether an address
+    has an account."""
     url = reverse("account_reset_password")
     known = client.post(url, {"email": security_user.email})
     unknown = client.post(url, {"email": "nobody-here@example.com"})
@@ -173,7 +174,8 @@ def test_session_key_is_rotated_at_login(client, reviewer_user, user_password):
 
 @pytest.mark.django_db
 def test_session_and_csrf_cookies_are_httponly_and_samesite_lax(client, reviewer_user, user_password):
-    """ASVS 5.0 V3.3.1 / V3.3.2 / V3.3.4 (cookie attributes): the session cookie is HttpOnly and SameSite=Lax."""
+    """ASVS 5.0 V3.3.2 (SameSite) and V3.3.4 (HttpOnly for the session): the session cookie is HttpOnly and
+    SameSite=Lax (Secure and the __Host- prefix, V3.3.1, are production's: the next test)."""
     client.get(LOGIN)
     response = client.post(LOGIN, {"login": reviewer_user.email, "password": user_password})
     session_cookie = response.cookies[settings.SESSION_COOKIE_NAME]
@@ -200,6 +202,8 @@ print(json.dumps({
     "status": response.status_code,
     "session": {"secure": bool(cookie["secure"]), "httponly": bool(cookie["httponly"]), "samesite": cookie["samesite"]},
     "csrf": {"secure": bool(csrf["secure"]), "samesite": csrf["samesite"]},
+    "names": [settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME],
+    "scope": [(c["path"], c["domain"]) for c in (cookie, csrf)],
     "insecure_redirect": Client().get("/accounts/login/").status_code,
 }))
 """
@@ -208,7 +212,8 @@ print(json.dumps({
 @pytest.mark.subprocess
 @pytest.mark.django_db(transaction=True)
 def test_production_cookies_are_secure_httponly_and_samesite_lax(make_user, user_password, tmp_path, settings):
-    """ASVS 5.0 V3.3.1 (Secure cookie attribute) and V12.2.1 (TLS only): production settings, in a child process."""
+    """ASVS 5.0 V3.3.1 (Secure attribute and __Host- prefix), V3.3.4 (HttpOnly) and V12.2.1 (TLS only):
+    production settings, in a child process."""
     settings.PASSWORD_HASHERS = CHILD_HASHERS  # the child processes check passwords with the real settings
     email = f"prod-{uuid.uuid4().hex[:8]}@example.com"
     make_user(email)
@@ -233,6 +238,9 @@ def test_production_cookies_are_secure_httponly_and_samesite_lax(make_user, user
     assert report["status"] == 302
     assert report["session"] == {"secure": True, "httponly": True, "samesite": "Lax"}
     assert report["csrf"] == {"secure": True, "samesite": "Lax"}
+    # __Host-: only set over HTTPS, for this host (no Domain) and the whole site (Path=/); no subdomain can plant one.
+    assert all(name.startswith("__Host-") for name in report["names"]), report["names"]
+    assert report["scope"] == [["/", ""], ["/", ""]]
     assert report["insecure_redirect"] == 301
 
 

@@ -91,6 +91,7 @@ def _assert_security_headers(path, headers):
     assert "default-src 'self'" in csp, (path, csp)
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp, (path, csp)
     assert "frame-ancestors 'none'" in csp, (path, csp)
+    assert "object-src 'none'" in csp and "base-uri 'none'" in csp, (path, csp)  # V3.4.3 names both
     assert headers.get("X-Content-Type-Options") == "nosniff", path
     assert headers.get("Referrer-Policy") == "same-origin", path
     if path != "/static/css/app.css":
@@ -101,8 +102,9 @@ def _assert_security_headers(path, headers):
 @pytest.mark.subprocess
 @pytest.mark.django_db(transaction=True)
 def test_every_kind_of_response_carries_the_security_headers(server):
-    """ASVS 5.0 V3.4.3 (CSP with frame-ancestors), V3.4.4 (nosniff), V3.4.5 (Referrer-Policy),
-    V3.4.6 (framing denied): checked over real HTTP on a running server, for pages, 404s, static files and the API."""
+    """ASVS 5.0 V3.4.3 (CSP on every response, with object-src and base-uri 'none'), V3.4.4 (nosniff),
+    V3.4.5 (Referrer-Policy), V3.4.6 (frame-ancestors): checked over real HTTP on a running server, for pages,
+    404s, static files and the API."""
     base = server(ALLOWED_HOSTS="127.0.0.1")
     for path, expected in PATHS.items():
         status, headers = _get(base + path)
@@ -133,7 +135,8 @@ def test_production_server_sends_hsts_and_redirects_plain_http(server):
 
 @pytest.mark.subprocess
 def test_check_deploy_is_clean_in_production_settings(tmp_path):
-    """ASVS 5.0 V13.4.x (secure production configuration): `manage.py check --deploy` reports nothing."""
+    """ASVS 5.0 V13.4.2 (debug off in production) and Django's deployment checklist: `manage.py check --deploy`
+    reports nothing."""
     result = subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
         cwd=ROOT,

@@ -33,7 +33,8 @@ def poster(allowed) -> str:
 
 
 def test_every_state_changing_request_without_the_token_is_refused_and_changes_nothing(world):
-    """V3.5.1 (anti-CSRF on every state-changing request, pages and session-authenticated API)."""
+    """V3.5.1 (anti-CSRF on every state-changing request, pages and session-authenticated API), V3.5.2 (no reliance
+    on CORS preflight: a JSON POST, which a browser would preflight, still needs the token)."""
     clients = {}
     failures = []
     for name, pattern in matrix_routes():
@@ -81,7 +82,7 @@ def test_allauth_state_changing_pages_need_the_token(world):
 
 @pytest.mark.parametrize("role", ["security", "auditor", "reviewer_b"])
 def test_no_get_changes_state(role, world):
-    """V3.5.3 / V8.3.1: safe methods are safe: every URL a role may GET, crawled, changes nothing."""
+    """V3.5.3 (sensitive functionality not on safe methods): every URL a role may GET, crawled, changes nothing."""
     client = Client()
     client.force_login(world["users"][role])
     before = snapshot(reads_recorded=True)
