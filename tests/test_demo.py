@@ -50,3 +50,4 @@ def test_the_demo_sets_up_everything_a_newcomer_needs(tmp_path):
     reviewer = re.search(r"reviewer\s+(\S+)\s+\S+", result.stdout)[1]
     assert campaign.items.filter(reviewer__email=reviewer).exists()
     assert re.search(r"security\s+security@demo.test\s+\S+", result.stdout)
+    assert "The security user sets up an authenticator app at first sign-in" in result.stdout

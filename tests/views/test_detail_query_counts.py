@@ -17,7 +17,7 @@ PINNED = {
     "repository": 23,
     "connector": 12,  # connector, runs (2), held runs, three inventory counts, buttons' roles
     "run": 7,
-    "changes": 10,  # connector names, connector, applied runs, default runs, the diff (3)
+    "changes": 11,  # connector names, connector, applied runs, default runs, the diff (3)
 }
 
 

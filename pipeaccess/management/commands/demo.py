@@ -193,6 +193,12 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
                 set_roles(user, [role])
             self.stdout.write(f"  {role:9} {email}  {password}")
+        if settings.SECURITY_REQUIRES_MFA:
+            # No TOTP secret printed here: in the same scrollback as the password it would not be a second factor.
+            self.stdout.write(
+                "  The security user sets up an authenticator app at first sign-in (the role requires it); "
+                "it is kept across restarts."
+            )
 
 
 def _wait_for_port(port: int, process, kind: str, timeout: float = SIMULATOR_START_SECONDS) -> None:
