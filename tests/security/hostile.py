@@ -58,7 +58,6 @@ FORMULA_LOGINS = FORMULAS[1:]
 # Team names carry what a login cannot (slashes, quotes): the display name is free text.
 TEAM_NAMES = {"t-script": SCRIPT, "t-formula": FORMULAS[0], "t-js": JS_URL_OBFUSCATED, "t-long": "L" * 300}
 REPOS = ("svg" + SVG, "tpl" + TEMPLATE, "javascript:void(0)", "rtl" + RTL)
-PAYLOADS = (*MARKUP, JS_URL, JS_URL_OBFUSCATED, *TEMPLATES, *FORMULAS, RTL, TEN_KB)
 
 PASSWORD = "correct-horse-battery-staple"
 SITE_URL = "https://pipeaccess.example.com"
@@ -129,7 +128,10 @@ class HostileWorld:
 
 
 def build_world(sim: GitHubSimulator, monkeypatch, settings) -> HostileWorld:
-    """Sync the hostile org, link people, run a campaign to planned revocations, queue its mails."""
+    """Sync the hostile org, link people, run a campaign to planned revocations and carry one out.
+
+    Celery runs eagerly (the caller's fixture): launch, close and revocation mails are sent as they are queued.
+    """
     settings.SITE_URL = SITE_URL
     import_roster(roster())
     connector = add_simulated_connector(
@@ -145,7 +147,7 @@ def build_world(sim: GitHubSimulator, monkeypatch, settings) -> HostileWorld:
     run = run_sync(connector, connector_factory=sync_factory(FakeTime(1_800_000_000.0)))
     assert run.status == "succeeded", run.error
     ola = Identity.objects.get(email="ola@acme.test")
-    Resource.objects.filter(connector=connector, type="repository").update(owner=ola)
+    Resource.objects.filter(connector=connector, type="repository").update(owner=ola)  # as tests/reviews does
     users = {
         "security": create_user("sam@acme.test", roles=[SECURITY], name="Sam Security", password=PASSWORD),
         "auditor": create_user("carol@example.com", roles=["auditor"], name=RTL, password=PASSWORD),
@@ -176,7 +178,6 @@ def build_world(sim: GitHubSimulator, monkeypatch, settings) -> HostileWorld:
     assert len(planned) == 2, "each revoke decision plans a revocation, awaiting the security team's approval"
     # One is carried out against the simulator (Celery runs eagerly): the person is told by mail.
     revocations.approve(planned[0], actor=users["security"])
-    planned[0].refresh_from_db()
     account = Account.objects.get(connector=connector, login=SCRIPT)
     resource = Resource.objects.get(connector=connector, path=f"acme/{REPOS[0]}")
     return HostileWorld(
