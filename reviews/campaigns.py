@@ -240,6 +240,7 @@ def build_items(campaign: Campaign, config: dict, *, template_id: int | None) ->
     people = Directory()
     reviewers = config["reviewers"]
     max_carry_risk = settings.CARRY_FORWARD_MAX_RISK
+    routes: dict[tuple, tuple[int | None, str]] = {}
     items = []
     for row in rows:
         before = previous.get((row["connector_id"], row["key"]))
@@ -247,13 +248,17 @@ def build_items(campaign: Campaign, config: dict, *, template_id: int | None) ->
         if config["scope"].get("changed_since_last_review") and change == Change.UNCHANGED:
             continue
         subject = _subject(row)
-        reviewer, routed_by = route(
-            reviewers["strategies"],
-            reviewers.get("fallback"),
-            people,
-            subject_id=subject,
-            resource_owner_id=row["resource__owner_id"],
-        )
+        # The route depends on the subject and the resource owner only: a large scope repeats them a lot.
+        where = (subject, row["resource__owner_id"])
+        if where not in routes:
+            routes[where] = route(
+                reviewers["strategies"],
+                reviewers.get("fallback"),
+                people,
+                subject_id=subject,
+                resource_owner_id=where[1],
+            )
+        reviewer, routed_by = routes[where]
         score = row["risk__score"] or 0
         item = dict(
             campaign_id=campaign.pk,
