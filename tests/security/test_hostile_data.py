@@ -250,21 +250,27 @@ def test_no_page_runs_a_script_or_links_to_javascript_from_synced_data(world, li
     """ASVS 5.0 V1.2.1, V1.2.2, V1.3.7, V3.2.2: every page the security team, an auditor and a reviewer may open,
     with the real ids of hostile objects, opened in Chromium with the Content-Security-Policy switched off
     (bypass_csp), so escaping alone must hold: no payload runs (window.__pwned stays unset, no dialog), no element,
-    event handler or script comes from data, no javascript: link; template syntax shows as typed."""
+    event handler or script comes from data, no javascript: link; template syntax shows as typed. The reviewer's
+    pages are opened a second time with the policy on: no console error, so no CSP violation either."""
     problems, dialogs, errors, wide, literal = [], [], [], [], 0
-    for role in ("security", "auditor", "reviewer"):
-        context = hostile_browser.new_context(bypass_csp=True, base_url=live_server.url)
+    passes = [("security", True), ("auditor", True), ("reviewer", True), ("reviewer", False)]
+    for role, bypass_csp in passes:
+        context = hostile_browser.new_context(bypass_csp=bypass_csp, base_url=live_server.url)
         # Nothing leaves the machine: a payload's http://evil.example is refused, not fetched.
         context.route(re.compile(r"^(?!" + re.escape(live_server.url) + r"|data:)"), lambda route: route.abort())
         page = context.new_page()
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda msg: msg.type == "error" and errors.append(f"{msg.location['url']}: {msg.text}"))
         page.goto("/accounts/login/")
         page.get_by_label("Email").fill(world.users[role].email)
         page.get_by_label("Password").fill(hostile.PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
         urls = crawl_urls(world, role)
+        if not bypass_csp:
+            # Swagger UI sets inline styles, which the policy blocks (reported in the issue note, not ours to change).
+            urls.remove(reverse("api:docs"))
         for url in urls:
             response = page.goto(url, wait_until="domcontentloaded")
             if response.status != 200 or not page.url.startswith(live_server.url + url.split("?")[0]):
