@@ -3,6 +3,10 @@
 Connector tokens are resolved from references at the moment a request is
 made; every resolved value is registered here so that a log record that
 somehow contains it (an exception message, a URL) is masked before output.
+
+The masking happens where records are made (install_record_factory), not in
+one handler: a handler added ahead of ours, or Celery replacing the root
+logger's handlers in a worker, would otherwise see the record unmasked.
 """
 
 import logging
@@ -29,13 +33,39 @@ def redact(text: str) -> str:
     return text
 
 
-class RedactSecretsFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def _mask(record: logging.LogRecord) -> None:
+    with _lock:
+        if not _secrets:
+            return
+    try:
         message = record.getMessage()
-        cleaned = redact(message)
-        if record.exc_info and record.exc_info[1] is not None:
-            exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact(exc_text)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+    except (TypeError, ValueError):
+        return  # a malformed format: logging reports it when a handler formats the record
+    cleaned = redact(message)
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+
+
+class RedactSecretsFilter(logging.Filter):
+    """The same masking for records made before the factory was installed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _mask(record)
         return True
+
+
+def install_record_factory() -> None:
+    """Mask every log record as it is made, whatever handlers come to see it (idempotent)."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "masks_secrets", False):
+        return
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        _mask(record)
+        return record
+
+    factory.masks_secrets = True
+    logging.setLogRecordFactory(factory)

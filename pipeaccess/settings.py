@@ -14,6 +14,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import database_from_url, env_bool, env_float, env_int, env_list, env_secret, env_str
+from .redact import install_record_factory
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PIPEACCESS_VAR_DIR", str(BASE_DIR / "var")))
@@ -202,6 +203,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 X_FRAME_OPTIONS = "DENY"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Secrets are masked as records are made, before any handler (ours, Celery's, a test's) sees them.
+install_record_factory()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
