@@ -12,8 +12,8 @@ class DocsView(SpectacularSwaggerSplitView):
     """Swagger UI sets style attributes as it draws; this page (the schema, no synced data) may use inline
     styles. Scripts stay 'self' only: the split view serves its start-up script from a URL, not inline."""
 
-    def get(self, request, *args, **kwargs):
-        response = super().get(request, *args, **kwargs)
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
         response.headers["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY.replace(
             "style-src 'self'", "style-src 'self' 'unsafe-inline'"
         )
