@@ -6,6 +6,8 @@ connectors.actions / connectors.sync; every list is paginated with a fixed numbe
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -15,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from pipeaccess.redact import redact
 from pipeaccess.ui import (
@@ -42,6 +45,8 @@ from .secrets import do_set_secret, stored_keys
 
 # Adding a connector, or changing where it connects or its secret, needs a recent sign-in (pipeaccess.ui).
 REAUTH_REASON = "Changing where a connector sends its secret, or the secret itself, needs a recent sign-in."
+
+log = logging.getLogger(__name__)
 
 
 def _connectors_with_last_run():
@@ -272,12 +277,20 @@ def connector_sync(request, name):
     elif SyncRun.objects.filter(connector=connector, status=SyncStatus.RUNNING).exists():
         messages.warning(request, f"A sync of {connector.name} is already running.")
     else:
-        with transaction.atomic():
-            from reviews.audit import record
+        from reviews.audit import record
 
+        try:
+            # Queued before it is recorded: with the broker down there is no outbox to catch up from, so the
+            # person must be told now, and the trail must not claim a sync that was never asked for.
+            sync_connector.delay(connector.pk, trigger="manual")
+        except KombuOperationalError:
+            log.warning("sync of %s not queued: the task broker cannot be reached", connector.name)
+            messages.error(
+                request, f"The task queue cannot be reached: the sync of {connector.name} was not queued. Try again."
+            )
+        else:
             record("sync.requested", actor=request.user, obj=connector, connector=connector.name)
-            transaction.on_commit(lambda: sync_connector.delay(connector.pk, trigger="manual"))
-        messages.success(request, f"Sync of {connector.name} queued; refresh to see the run.")
+            messages.success(request, f"Sync of {connector.name} queued; refresh to see the run.")
     return redirect("connectors:detail", name=connector.name)
 
 

@@ -1,5 +1,7 @@
 """Connector pages: add (with a connection test that saves nothing), edit, sync now, runs, held runs."""
 
+import socket
+
 import pytest
 from django.urls import reverse
 
@@ -126,23 +128,48 @@ def test_editing_changes_schedule_and_dry_run_and_keeps_the_name(security_client
     assert set(event.data["changed"]) == {"dry_run", "sync_interval"}
 
 
-def test_sync_now_queues_the_task_and_the_run_shows_in_the_history(
-    security_client, synced, settings, django_capture_on_commit_callbacks
-):
+def test_sync_now_queues_the_task_and_the_run_shows_in_the_history(security_client, synced, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from pipeaccess.celery import app
 
     app.conf.task_always_eager = True
     try:
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            response = security_client.post(reverse("connectors:sync", kwargs={"name": "gh"}))
+        response = security_client.post(reverse("connectors:sync", kwargs={"name": "gh"}))
     finally:
         app.conf.task_always_eager = False
-    assert response.status_code == 302 and len(callbacks) == 1
+    assert response.status_code == 302
     assert SyncRun.objects.filter(connector=synced).count() == 2
     assert AuditEvent.objects.filter(action="sync.requested").count() == 1
     html = security_client.get(reverse("connectors:detail", kwargs={"name": "gh"})).content.decode()
     assert html.count("/connectors/gh/runs/") >= 2
+
+
+def test_sync_now_with_the_broker_down_says_so_and_records_no_request(security_client, synced):
+    """The manual sync has no outbox: a broker that cannot be reached must be reported, not a 500 after the fact,
+    and the audit trail must not claim a sync that was never queued."""
+    import kombu.pools
+
+    from pipeaccess.celery import app
+
+    def use_broker(url):
+        app.conf.broker_url = url
+        kombu.pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    previous = app.conf.broker_url
+    use_broker(f"redis://127.0.0.1:{closed_port}/0")
+    try:
+        response = security_client.post(reverse("connectors:sync", kwargs={"name": "gh"}), follow=True)
+    finally:
+        use_broker(previous)
+    assert response.status_code == 200
+    assert "The task queue cannot be reached: the sync of gh was not queued" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="sync.requested").exists()
+    assert SyncRun.objects.filter(connector=synced).count() == 1
 
 
 def test_sync_now_is_post_only(security_client, synced):
