@@ -68,8 +68,12 @@ RESYNC_QUOTA = "re-sync, no change: primary quota / full sync's"
 RSS = "full sync peak RSS"
 RSS_OVER_S = "peak RSS / at size S"
 GRAPHQL = "GraphQL points / REST requests"
-PARTS = ("db", "web")  # the other helpers' parts: connectors.bench_scale_db, reviews.bench_scale_web
-PART_MODULES = {"db": "connectors.bench_scale_db", "web": "reviews.bench_scale_web"}
+PARTS = ("db", "web", "gitlab")  # the other parts: connectors.bench_scale_db, reviews.bench_scale_web, GitLab
+PART_MODULES = {
+    "db": "connectors.bench_scale_db",
+    "web": "reviews.bench_scale_web",
+    "gitlab": "connectors.bench_scale_gitlab",
+}
 
 
 @dataclass(frozen=True)
@@ -409,8 +413,13 @@ def render(report: dict) -> str:
         "",
         f"{'target':<50} {'value':>12} {'baseline':>12} {'ratio':>9}  {'met':<8} target",
     ]
+    section = None
     for row in report["targets"]:
+        if row.get("section") != section:  # the GitLab part's rows under their own heading
+            section = row.get("section")
+            lines.append(section or "")
         met = "pending" if row.get("pending") else ("yes" if row["passed"] else "no")
+        met = "n/a" if row.get("not_applicable") else met
         lines.append(
             f"{row['name']:<50} {_cell(row['value']):>12} {_cell(row.get('baseline')):>12} "
             f"{_cell(row.get('ratio')):>9}  {met:<8} {row['target']}"

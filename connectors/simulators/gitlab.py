@@ -77,13 +77,16 @@ class GitLabSimulator(Simulator):
         rate_limit: int | None = None,
         retry_after_header: bool = True,
         link_header: bool = True,
+        window_scale: float = 1.0,
     ):
-        super().__init__(host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent)
+        super().__init__(
+            host=host, port=port, clock=clock, latency=latency, max_concurrent=max_concurrent, window_scale=window_scale
+        )
         self.org = org
         self.rate_limit = rate_limit  # requests per minute per token; None: unlimited (headers still sent)
         self.retry_after_header = retry_after_header
         self.link_header = link_header  # off: like a proxy that drops Link, only x-next-page is left
-        self.quota = FixedWindowQuota(clock, window=60.0)
+        self.quota = FixedWindowQuota(clock, window=self.scaled(60.0))  # the "minute" of --rate-limit
         self.lock = threading.RLock()
         self._add_routes()
         self.control.add("GET", "/_simulator/info", self._control_info)
@@ -648,6 +651,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-retry-after", action="store_true", help="answer 429 without Retry-After")
     parser.add_argument("--max-concurrent", type=int, default=None)
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--window-scale", type=float, default=1.0, help="the rate-limit minute lasts 60/SCALE s")
 
 
 def build(args: argparse.Namespace) -> GitLabSimulator:
@@ -666,6 +670,7 @@ def build(args: argparse.Namespace) -> GitLabSimulator:
         max_concurrent=args.max_concurrent,
         rate_limit=args.rate_limit,
         retry_after_header=not args.no_retry_after,
+        window_scale=args.window_scale,
     )
     where = f"written to {args.token_file}" if args.token_file else token
     simulator.notes.append(f"token (PRIVATE-TOKEN, user root, admin): {where}")
