@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -238,11 +238,24 @@ class HttpClient:
         return self.request("GET", url_or_path, params=params)
 
     def paginate(self, url_or_path: str, params: dict | None = None) -> Iterator[Response]:
-        """Every page, following only the upstream's Link rel="next" (we never build page URLs)."""
+        """Every page, in order, following the upstream's Link relations.
+
+        Pages are the upstream's own URLs: rel="next" one after another, except when the first page names the
+        last one (rel="last") with a page number and we are not already inside one of this client's workers:
+        then pages 2..last (the next URL with only its page number changed) are read concurrently, so an
+        org-wide list of hundreds of pages costs the latency of a few. A list that grew while it was read still
+        ends by following rel="next" from the page read last.
+        """
         response = self.get(url_or_path, params)
         seen = {response.url}
+        yield response
+        if not getattr(_worker, "active", False):
+            pages = _numbered_pages(response.link("next"), response.link("last"))
+            if pages is not None:
+                for response in self.imap(self.get, pages):
+                    seen.add(response.url)
+                    yield response
         while True:
-            yield response
             next_url = response.link("next")
             if next_url is None:
                 return
@@ -250,6 +263,7 @@ class HttpClient:
                 raise ConnectorError(f"pagination of GET {_path(response.url)} links back to a page already read")
             seen.add(next_url)
             response = self.get(next_url)
+            yield response
 
     def request(
         self,
@@ -307,7 +321,7 @@ class HttpClient:
         window = 2 * self.max_concurrency
         finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         pending: deque[Future] = deque()
-        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="http") as pool:
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="http", initializer=_mark_worker) as pool:
             try:
                 for item in items:
                     future = pool.submit(fn, item)
@@ -548,6 +562,41 @@ class HttpClient:
             self.cache.set(self._cache_key(url), CachedResponse(etag, response.status, headers, response.text))
         except Exception as exc:
             logger.warning("response cache unavailable (%s); response not stored", type(exc).__name__)
+
+
+# 10,000 pages of 100: a million items. Beyond that a stated last page is more likely wrong than true.
+MAX_NUMBERED_PAGES = 10_000
+
+# Set in this client's worker threads: a list read inside a worker pages one by one, so concurrency stays
+# max_concurrency (a worker fanning out its own pages would multiply it).
+_worker = threading.local()
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def _numbered_pages(next_url: str | None, last_url: str | None) -> Iterator[str] | None:
+    """URLs of pages 2..last when both links differ only in an integer ``page`` parameter, else None.
+
+    A last page beyond MAX_NUMBERED_PAGES is not believed: such a list is followed by rel="next" instead.
+    """
+    if not next_url or not last_url:
+        return None
+    next_parts, last_parts = urlsplit(next_url), urlsplit(last_url)
+    next_query, last_query = parse_qsl(next_parts.query), parse_qsl(last_parts.query)
+    next_page, last_page = dict(next_query).get("page", ""), dict(last_query).get("page", "")
+    if not (next_page == "2" and last_page.isdigit() and int(last_page) <= MAX_NUMBERED_PAGES):
+        return None
+    others = sorted((k, v) for k, v in next_query if k != "page")
+    if next_parts._replace(query="") != last_parts._replace(query="") or others != sorted(
+        (k, v) for k, v in last_query if k != "page"
+    ):
+        return None
+    return (
+        next_parts._replace(query=urlencode([(k, str(n) if k == "page" else v) for k, v in next_query])).geturl()
+        for n in range(2, int(last_page) + 1)
+    )
 
 
 def _register_credential(value: str) -> None:

@@ -94,6 +94,55 @@ def test_it_follows_link_headers_without_building_urls(server, make_client):
     ]
 
 
+def _numbered_list(server, pages: int, *, delay: float = 0.05, grows: bool = False) -> None:
+    """GitHub-style page-numbered list: every page names next and last; the last page may gain a successor."""
+    for n in range(1, pages + 1):
+        links = []
+        if n < pages or grows:
+            links.append(f'<{server.url}/orgs/acme/members?per_page=2&page={n + 1}>; rel="next"')
+            links.append(f'<{server.url}/orgs/acme/members?per_page=2&page={pages}>; rel="last"')
+        path = "/orgs/acme/members?per_page=2" + (f"&page={n}" if n > 1 else "")
+        server.route(path, Reply(json=[2 * n - 1, 2 * n], headers={"Link": ", ".join(links)}, delay=delay))
+    if grows:
+        server.route(f"/orgs/acme/members?per_page=2&page={pages + 1}", Reply(json=[2 * pages + 1]))
+
+
+def test_a_list_that_names_its_last_page_is_read_concurrently_and_in_order(server, make_client):
+    """An org-wide list of many pages costs the latency of a few: pages 2..last in flight together, same count."""
+    _numbered_list(server, 10)
+    client = make_client(max_concurrency=4)
+
+    items = [item for page in client.paginate("/orgs/acme/members", {"per_page": 2}) for item in page.data]
+
+    assert items == list(range(1, 21))
+    assert len(server.received) == 10
+    assert server.max_active == 4
+
+
+def test_a_list_that_grew_while_it_was_read_is_finished_by_its_next_links(server, make_client):
+    _numbered_list(server, 4, delay=0, grows=True)
+    client = make_client(max_concurrency=4)
+
+    items = [item for page in client.paginate("/orgs/acme/members", {"per_page": 2}) for item in page.data]
+
+    assert items == list(range(1, 10))
+    assert len(server.received) == 5
+
+
+def test_inside_a_worker_a_list_is_read_one_page_at_a_time(server, make_client):
+    """Fan-out happens once: lists read by imap's workers page sequentially, so concurrency stays the client's."""
+    _numbered_list(server, 6)
+    client = make_client(max_concurrency=2)
+
+    def read(_):
+        return [item for page in client.paginate("/orgs/acme/members", {"per_page": 2}) for item in page.data]
+
+    results = list(client.imap(read, range(2)))
+
+    assert results == [list(range(1, 13))] * 2
+    assert server.max_active == 2
+
+
 def test_pagination_stops_when_a_link_points_back_to_a_page_already_read(server, make_client):
     server.route("/items", Reply(json=[1], headers={"Link": f'<{server.url}/items>; rel="next"'}))
     client = make_client()
