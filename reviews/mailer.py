@@ -34,7 +34,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from pipeaccess.redact import redact
@@ -212,8 +212,10 @@ def _transient(row: OutboundMail, error: str) -> Outcome:
     if attempts >= settings.EMAIL_MAX_ATTEMPTS:
         _fail(row, f"gave up after {attempts} attempts: {error}")
         return Outcome(f"mail {row.pk}: failed after {attempts} attempts: {error}")
-    OutboundMail.objects.filter(pk=row.pk, state=State.SENDING).update(state=State.QUEUED, last_error=error)
     delay = backoff(attempts)
+    OutboundMail.objects.filter(pk=row.pk, state=State.SENDING).update(
+        state=State.QUEUED, last_error=error, retry_at=timezone.now() + timedelta(seconds=delay)
+    )
     log.warning("mail %s to %s: transient error, retry in %.0f s: %s", row.pk, row.recipient, delay, error)
     return Outcome(f"mail {row.pk}: transient error, retry in {delay:.0f} s: {error}", retry_in=delay)
 
@@ -261,15 +263,18 @@ def requeue(row: OutboundMail, *, actor) -> bool:
 def recover(*, older_than_seconds: float = 300) -> dict[str, int]:
     """Hand lost rows to the worker again (called by mail_tick).
 
-    A queued row that never had an attempt and is older than ``older_than_seconds`` lost its task (broker down at
-    commit): it is enqueued again; the claim makes a duplicate harmless. A row in ``sending`` whose sender lock is
-    free lost its worker: it is marked with an unknown outcome, never resent.
+    A queued row lost its task when it never had an attempt and is older than ``older_than_seconds`` (broker down
+    at commit), or when its retry was due more than ``older_than_seconds`` ago (the retry's delayed message went
+    with a broker that kept nothing): it is enqueued again; the claim makes a duplicate harmless. A row in
+    ``sending`` whose sender lock is free lost its worker: it is marked with an unknown outcome, never resent.
     """
     from .tasks.mail import send_mail
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    never_tried = Q(attempts=0, created__lt=cutoff)
+    retry_overdue = Q(attempts__gt=0, retry_at__lt=cutoff)
     lost = list(
-        OutboundMail.objects.filter(state=State.QUEUED, attempts=0, created__lt=cutoff).values_list("pk", flat=True)
+        OutboundMail.objects.filter(never_tried | retry_overdue, state=State.QUEUED).values_list("pk", flat=True)
     )
     for pk in lost:
         send_mail.delay(pk)

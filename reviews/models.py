@@ -282,6 +282,8 @@ class OutboundMail(models.Model):
     last_error = models.TextField(blank=True)
     created = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When a transient failure's retry is due: a row still queued well after it lost its retry message.
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

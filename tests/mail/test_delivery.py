@@ -195,3 +195,24 @@ def test_a_mail_whose_task_was_lost_is_enqueued_again_by_the_tick(row, monkeypat
     # A fresh queued row (its task is on its way) is left alone.
     OutboundMail.objects.filter(pk=row.pk).update(created=timezone.now())
     assert mailer.recover() == {"requeued": 0, "interrupted": 0}
+
+
+def test_a_retry_whose_message_was_lost_is_enqueued_again_once_it_is_overdue(row, smtp, smtp_settings, monkeypatch):
+    """A transient SMTP failure waits for its retry as a delayed broker message; a broker that kept nothing
+    (restarted without persistence) loses it. The tick resends the row once its retry is overdue, not before."""
+    from reviews.tasks import mail as mail_tasks
+
+    smtp.answer("451 4.3.0 Try again later")
+    outcome = mailer.deliver(row.pk)
+    assert outcome.retry_in is not None
+    queued = _refresh(row)
+    assert queued.state == State.QUEUED and queued.attempts == 1 and queued.retry_at is not None
+    enqueued = []
+    monkeypatch.setattr(mail_tasks.send_mail, "delay", enqueued.append)
+
+    assert mailer.recover() == {"requeued": 0, "interrupted": 0}  # its retry is still on its way
+    OutboundMail.objects.filter(pk=row.pk).update(retry_at=timezone.now() - timedelta(minutes=10))
+    assert mailer.recover() == {"requeued": 1, "interrupted": 0}
+    assert enqueued == [row.pk]
+    mailer.deliver(row.pk)
+    assert _refresh(row).state == State.SENT and len(smtp.messages) == 1
