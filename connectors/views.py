@@ -289,7 +289,8 @@ def connector_sync(request, name):
                 request, f"The task queue cannot be reached: the sync of {connector.name} was not queued. Try again."
             )
         else:
-            record("sync.requested", actor=request.user, obj=connector, connector=connector.name)
+            with transaction.atomic():
+                record("sync.requested", actor=request.user, obj=connector, connector=connector.name)
             messages.success(request, f"Sync of {connector.name} queued; refresh to see the run.")
     return redirect("connectors:detail", name=connector.name)
 
