@@ -85,6 +85,20 @@ class Workers:
             time.sleep(0.05)
         pytest.fail(f"no worker received {task_id}:\n{self.logs()}")
 
+    def wait_until_idle(self, timeout: float = 60) -> None:
+        """Wait until every task a worker took has ended (its log says succeeded, raised, failed or retry), so a
+        task enqueued by another task (a sync's follow-ups) is not still writing when the test database is
+        flushed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = "\n".join(worker.output() for worker in self.members)
+            received = set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] received", output))
+            ended = set(re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] (?:succeeded|raised|failed|retry)", output))
+            if received <= ended:
+                return
+            time.sleep(0.1)
+        pytest.fail(f"workers still busy after {timeout:.0f} s:\n{self.logs()}")
+
     def kill_pool_children(self) -> list[int]:
         killed = []
         for worker in self.members:

@@ -48,6 +48,13 @@ def workers(django_db_setup, token, tmp_path_factory):
         yield group
 
 
+@pytest.fixture(autouse=True)
+def idle_workers_at_teardown(workers):
+    """The database is flushed after each test: no task of this test may still be writing to it."""
+    yield
+    workers.wait_until_idle()
+
+
 def _send(workers: Workers, task, *args, **kwargs) -> list:
     """Send the task twice through the broker and wait for both outcomes."""
     results = [task.apply_async(args, kwargs, queue=workers.queue) for _ in range(2)]
