@@ -88,7 +88,11 @@ def role_required(*roles: str) -> Callable:
 
 
 def roles_context(request):
-    return {"user_roles": sorted(roles_of(request.user)) if hasattr(request, "user") else []}
+    if not hasattr(request, "user"):
+        return {"user_roles": []}
+    # Read once per request: SecurityRoleMFAMiddleware (or pipeaccess.ui.request_roles) keeps them on the request.
+    held = getattr(request, "_pipeaccess_roles", None)
+    return {"user_roles": sorted(roles_of(request.user) if held is None else held)}
 
 
 def normalize_email(email: str) -> str:

@@ -1,9 +1,9 @@
 """The reviewer's pages: "My reviews", the review page, and inline decisions answered with row fragments.
 
-Every item a view touches comes from reviews.decisions.reviewer_items(user, campaign): a reviewer sees and
-decides only their own items. All changes go through reviews.decisions (decide, bulk_decide, undo, comment,
-sign_off), which raise NotAllowed (403), Conflict (409: campaign closed, item final, stale version) and
-Invalid (400: e.g. a justification is required); the views only translate those into responses.
+Every item a view touches comes from _my_items (the items of reviews.decisions.reviewer_items(user,
+campaign)): a reviewer sees and decides only their own items. All changes go through reviews.decisions (decide,
+bulk_decide, undo, comment, sign_off), which raise NotAllowed (403), Conflict (409: campaign closed, item final,
+stale version) and Invalid (400: e.g. a justification is required); the views only translate those into responses.
 
 htmx posts get the updated row (or the list) as a fragment; a plain form post (no JavaScript) is
 redirected back to the page with a message, so the page works without scripts too.
@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, F, Max, Q, Value, When, Window
-from django.db.models.functions import Coalesce, NullIf
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, CharField, Count, Exists, F, Max, OuterRef, Q, Subquery, Value, When, Window
+from django.db.models.functions import Coalesce, JSONArray, JSONObject, NullIf
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,7 +30,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from connectors.choices import Level
-from pipeaccess.roles import roles_of
+from pipeaccess.ui import request_roles
 
 from .. import decisions
 from ..choices import CampaignState, ItemState
@@ -72,11 +73,22 @@ def _urls(campaign_pk: int) -> dict[str, str]:
     }
 
 
+def _email(request) -> str:
+    """The signed-in user's email as the roster keeps it (reviews.decisions.identity_of_user)."""
+    return (getattr(request.user, "email", "") or "").strip().lower()
+
+
 def _my_items(request, pk: int):
-    """The user's items in campaign pk (reviews.decisions.reviewer_items), resolved once per request."""
+    """The user's items in campaign pk, resolved once per request.
+
+    The same items as reviews.decisions.reviewer_items(user, pk) — those of the roster person whose email is
+    the user's — but joined to the person in the items' own query instead of looking the person up first.
+    """
     cache = request.__dict__.setdefault("_review_items", {})
     if pk not in cache:
-        cache[pk] = decisions.reviewer_items(request.user, pk)
+        email = _email(request) if request.user.is_authenticated else ""
+        mine = ReviewItem.objects.filter(campaign_id=pk, reviewer__email=email)
+        cache[pk] = mine if email else ReviewItem.objects.none()
     return cache[pk]
 
 
@@ -170,14 +182,13 @@ def _ordered(items, group: str):
 
 
 def _progress(items) -> dict:
-    counts = items.aggregate(
-        total=Count("pk"),
-        pending=Count("pk", filter=Q(state=ItemState.PENDING)),
-        gone=Count("pk", filter=Q(state=ItemState.GONE)),
+    return _counted(
+        items.aggregate(
+            total=Count("pk"),
+            pending=Count("pk", filter=Q(state=ItemState.PENDING)),
+            gone=Count("pk", filter=Q(state=ItemState.GONE)),
+        )
     )
-    counts["done"] = counts["total"] - counts["pending"]
-    counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
-    return counts
 
 
 # --- My reviews ---------------------------------------------------------------------------------------------
@@ -208,31 +219,80 @@ def my_reviews(request):
         campaign.percent = round(100 * campaign.done / campaign.total) if campaign.total else 100
         campaign.signed_off = campaign.pk in signed
         campaign.overdue = campaign.due_at < now
-    return render(request, "reviews/my_reviews.html", {"campaigns": campaigns, "roles": roles_of(request.user)})
+    return render(request, "reviews/my_reviews.html", {"campaigns": campaigns, "roles": request_roles(request)})
 
 
 # --- The review page ----------------------------------------------------------------------------------------
 
 
+def _campaign_with_stats(request, pk: int):
+    """(campaign, the user's items in it), the campaign read with everything the page says about those items.
+
+    One query: the campaign, the user's count / pending / gone, the systems their items come from (the
+    filter's choices) and whether they signed off. total == 0 means the user has no items in it.
+    """
+    mine = _my_items(request, pk)
+    stats = (
+        mine.order_by()
+        .values("campaign_id")
+        .annotate(
+            stats=JSONObject(
+                total=Count("pk"),
+                pending=Count("pk", filter=Q(state=ItemState.PENDING)),
+                gone=Count("pk", filter=Q(state=ItemState.GONE)),
+                connectors=JSONBAgg(JSONArray("connector_id", "connector__name"), distinct=True),
+            )
+        )
+        .values("stats")
+    )
+    signed = ReviewerProgress.objects.filter(
+        campaign=OuterRef("pk"), reviewer__email=_email(request), signed_off_at__isnull=False
+    )
+    campaign = get_object_or_404(
+        Campaign.objects.annotate(my_stats=Subquery(stats), my_signed_off=Exists(signed)), pk=pk
+    )
+    counts = campaign.my_stats or {"total": 0, "pending": 0, "gone": 0, "connectors": []}
+    campaign.my_connectors = sorted({(c[0], c[1]) for c in counts.pop("connectors") or []}, key=lambda c: c[1])
+    campaign.my_progress = _counted(counts)
+    return campaign, mine
+
+
+def _counted(counts: dict) -> dict:
+    counts["done"] = counts["total"] - counts["pending"]
+    counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
+    return counts
+
+
+def _page_of(rows, number, per_page: int) -> Page:
+    """The page of ordered rows; the matching count rides on the rows (COUNT(*) OVER ()), so no COUNT query.
+
+    Like Paginator.get_page: a page number that is not a number gives the first page, one past the end the last.
+    """
+    try:
+        number = max(int(number), 1)
+    except (TypeError, ValueError):
+        number = 1
+    paginator = Paginator(rows, per_page)
+    found = list(rows[(number - 1) * per_page : number * per_page])
+    if not found and number > 1:
+        # Past the end (a filter narrowed the list, items went elsewhere): count, then show the last page.
+        paginator.count = rows.count()
+        number = paginator.num_pages
+        found = list(rows[(number - 1) * per_page : number * per_page])
+    paginator.count = found[0].matching if found else 0
+    return Page(found, number, paginator)
+
+
 def _page_context(request, campaign, mine, params) -> dict:
-    connectors = list(mine.order_by().values_list("connector_id", "connector__name").distinct())
     signals = risk_signals()
-    form = ItemFilterForm(params, connectors=sorted(set(connectors), key=lambda c: c[1]), signals=signals)
+    form = ItemFilterForm(params, connectors=campaign.my_connectors, signals=signals)
     values = form.values()
     group = values["group"] or "person"
     selected = form.apply(mine)
-    # The window ordering runs over ids only; the page's rows are then read by id (a narrow sort, then a
-    # primary-key lookup, instead of sorting every wide row of the reviewer's items).
-    paginator = Paginator(_ordered(selected, group).values_list("pk", flat=True), values["per_page"] or 50)
-    page = paginator.get_page(params.get("page"))
-    ids = list(page.object_list)
-    by_id = {item.pk: item for item in _row_queryset(ReviewItem.objects.filter(pk__in=ids))}
-    items = _decorate([by_id[pk] for pk in ids if pk in by_id], signals, group=group)
+    rows = _row_queryset(_ordered(selected, group)).annotate(matching=Window(Count("pk")))
+    page = _page_of(rows, params.get("page"), values["per_page"] or 50)
+    items = _decorate(page.object_list, signals, group=group)
     keep = {k: v for k, v in params.items() if k != "page" and v}
-    progress = _progress(mine)
-    signed_off = ReviewerProgress.objects.filter(
-        campaign=campaign, reviewer__email=request.user.email.lower(), signed_off_at__isnull=False
-    ).exists()
     return {
         "campaign": campaign,
         "open": campaign.state == CampaignState.OPEN,
@@ -240,12 +300,12 @@ def _page_context(request, campaign, mine, params) -> dict:
         "group": group,
         "page": page,
         "items": items,
-        "matching": paginator.count,
+        "matching": page.paginator.count,
         "filtered": form.active(),
         "query": urlencode(keep),
         "selecting": urlencode({k: v for k, v in keep.items() if k in ItemFilterForm.SELECTING}),
-        "progress": progress,
-        "signed_off": signed_off,
+        "progress": campaign.my_progress,
+        "signed_off": campaign.my_signed_off,
         "levels": [lvl.label for lvl in Level],
         "high_risk": settings.REVIEW_HIGH_RISK_SCORE,
     }
@@ -255,10 +315,9 @@ def _page_context(request, campaign, mine, params) -> dict:
 @require_safe
 def review(request, pk: int):
     """The deep link of the launch mail: the user's items in this campaign, filtered and paginated."""
-    campaign, mine = _campaign_for_reviewer(request, pk)
-    if not mine.exists():
-        roles = roles_of(request.user)
-        if roles & {"security", "auditor"}:
+    campaign, mine = _campaign_with_stats(request, pk)
+    if not campaign.my_progress["total"]:
+        if request_roles(request) & {"security", "auditor"}:
             return redirect("reviews:campaign_detail", pk=campaign.pk)
         raise Http404("You have no items in this campaign.")
     context = _page_context(request, campaign, mine, request.GET)
@@ -434,6 +493,7 @@ def _bulk_answer(request, campaign, mine, query, *, error: str = "", note: str =
         else:
             messages.success(request, note)
         return _back(request, campaign.pk)
+    campaign, mine = _campaign_with_stats(request, campaign.pk)  # progress and counts after the decision
     context = _page_context(request, campaign, mine, _parse_query(query))
     context.update(bulk_error=error, bulk_note=note)
     response = render(request, "reviews/_item_list.html", context, status=status)

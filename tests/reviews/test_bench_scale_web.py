@@ -7,9 +7,10 @@ from django.urls import reverse
 
 from reviews import bench_review, bench_scale_web
 
-# Pinned (issue "Scale" asks for <= 5): session, user, MFA/roles, campaign, identity, any items, systems,
-# count, the page's ids, its rows, their history, progress, signed off, roles (the navigation).
-REVIEW_PAGE_QUERIES = 14
+# Issue "Scale" asks for <= 5: user, roles and MFA (pipeaccess.mfa; the navigation reuses them), the campaign
+# with the reviewer's counts, systems and sign-off, the page's rows with the matching count, their history.
+# The session comes from the cache (cached_db).
+REVIEW_PAGE_QUERIES = 5
 
 
 def _counts(items: int) -> dict[int, int]:
@@ -20,9 +21,9 @@ def _counts(items: int) -> dict[int, int]:
 
 
 @pytest.mark.django_db
-def test_the_review_page_costs_the_same_queries_for_30_or_300_items_and_25_or_200_rows():
-    few, many = _counts(30), _counts(300)
-    assert set(few.values()) == set(many.values()) == {REVIEW_PAGE_QUERIES}, (few, many)
+def test_the_review_page_costs_at_most_5_queries_for_30_or_2000_items_and_25_or_200_rows():
+    few, many = _counts(30), _counts(2_000)
+    assert set(few.values()) == set(many.values()) == {REVIEW_PAGE_QUERIES} and REVIEW_PAGE_QUERIES <= 5, (few, many)
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ def test_the_list_shows_each_connector_with_its_last_sync(security_client, synce
 def test_the_list_takes_the_same_queries_for_one_or_many_connectors(
     security_client, synced, github_sim, monkeypatch, django_assert_num_queries
 ):
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(5):
         security_client.get(reverse("connectors:list"))
     from tests.connectors.helpers import add_simulated_connector
 
@@ -46,7 +46,7 @@ def test_the_list_takes_the_same_queries_for_one_or_many_connectors(
         add_simulated_connector(
             monkeypatch, name=f"gh{n}", kind="github", base_url=github_sim.url, token_env="X", token="t", org="acme"
         )
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(5):
         response = security_client.get(reverse("connectors:list"))
     assert "1–6 of 6" in response.content.decode()
 

@@ -9,15 +9,15 @@ from tests.views.pipeline import github_simulator, small_org
 
 pytestmark = pytest.mark.django_db
 
-# page -> queries: session, user, roles and MFA (pipeaccess.mfa), role check and the menu's roles (5; pages that
-# show buttons reuse the first roles lookup: 4), then the page's own.
+# page -> queries: user, roles and MFA (pipeaccess.mfa; the menu and buttons reuse them), role check (3; the
+# session comes from the cache, cached_db), then the page's own.
 PINNED = {
-    "person": 13,  # identity, connectors.access.person_access (at most 5), the accounts list (2), ...
-    "organization": 23,  # resource, connectors.access.resource_access (the connector's snapshot), grants (2)
-    "repository": 23,
-    "connector": 12,  # connector, runs (2), held runs, three inventory counts, buttons' roles
-    "run": 7,
-    "changes": 11,  # connector names, connector, applied runs, default runs, the diff (3)
+    "person": 11,  # identity, connectors.access.person_access (at most 5), the accounts list (2), ...
+    "organization": 21,  # resource, connectors.access.resource_access (the connector's snapshot), grants (2)
+    "repository": 21,
+    "connector": 10,  # connector, runs (2), held runs, three inventory counts, buttons' roles
+    "run": 5,
+    "changes": 9,  # connector names, connector, applied runs, default runs, the diff (3)
 }
 
 
