@@ -27,7 +27,7 @@ _contexts: dict[int, dict] = {}
 def template_only(request, pk: int):
     context = _contexts.get(pk)
     if context is None:
-        campaign, mine = reviewer._campaign_for_reviewer(request, pk)
+        campaign, mine = reviewer._campaign_with_stats(request, pk)
         context = _contexts[pk] = reviewer._page_context(request, campaign, mine, request.GET)
     return render(request, "reviews/review.html", context)
 
