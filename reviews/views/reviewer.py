@@ -266,15 +266,15 @@ def _counted(counts: dict) -> dict:
 def _page_of(rows, number, per_page: int) -> Page:
     """The page of ordered rows; the matching count rides on the rows (COUNT(*) OVER ()), so no COUNT query.
 
-    Like Paginator.get_page: a page number that is not a number gives the first page, one past the end the last.
+    Like Paginator.get_page: a page number that is not a number gives the first page, one out of range the last.
     """
     try:
-        number = max(int(number), 1)
+        number = int(number)
     except (TypeError, ValueError):
         number = 1
     paginator = Paginator(rows, per_page)
-    found = list(rows[(number - 1) * per_page : number * per_page])
-    if not found and number > 1:
+    found = list(rows[(number - 1) * per_page : number * per_page]) if number >= 1 else []
+    if not found and number != 1:
         # Past the end (a filter narrowed the list, items went elsewhere): count, then show the last page.
         paginator.count = rows.count()
         number = paginator.num_pages

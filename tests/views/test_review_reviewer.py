@@ -419,6 +419,20 @@ def test_the_review_page_costs_the_same_queries_for_25_or_200_rows(client, crowd
     assert large == 5, large
 
 
+def test_the_review_page_pages_like_django_past_the_end_and_on_a_bad_number(client, crowded, users):  # noqa: F811
+    """The matching count rides on the page's rows: a page past the end still finds the last page and the count."""
+    client = logged_in(client, users["ola"])
+    total = crowded.items.filter(reviewer__email="ola@acme.test").count()
+    pages = -(-total // 25)
+    assert pages > 2, total
+    path = url("review", crowded.pk)
+    second = client.get(path, {"per_page": 25, "page": 2}).content.decode()
+    assert f"26–50 of {total}" in second and f"Page 2 of {pages}" in second
+    for wrong, shown in (("999", pages), ("0", pages), ("x", 1)):
+        body = client.get(path, {"per_page": 25, "page": wrong}).content.decode()
+        assert f"Page {shown} of {pages}" in body and f"of {total}</span>" in body, wrong
+
+
 def test_my_reviews_costs_a_fixed_number_of_queries(client, crowded, users, launched, django_assert_num_queries):  # noqa: F811
     client = logged_in(client, users["ola"])
     one = _queries(client, django_assert_num_queries, url("my_reviews"), {})
