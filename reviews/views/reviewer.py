@@ -12,12 +12,14 @@ redirected back to the page with a message, so the page works without scripts to
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, CharField, Count, Exists, F, Max, OuterRef, Q, Subquery, Value, When, Window
 from django.db.models.functions import Coalesce, JSONArray, JSONObject, NullIf
@@ -30,6 +32,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from connectors.choices import Level
+from connectors.models import Identity
 from pipeaccess.ui import request_roles
 
 from .. import decisions
@@ -263,8 +266,9 @@ def _counted(counts: dict) -> dict:
     return counts
 
 
-def _page_of(rows, number, per_page: int) -> Page:
-    """The page of ordered rows; the matching count rides on the rows (COUNT(*) OVER ()), so no COUNT query.
+def _page_of(ids, number, per_page: int) -> Page:
+    """The page of (id, matching) pairs in order; the matching count rides on them (COUNT(*) OVER ()), so no
+    COUNT query. The page's object_list is the ids.
 
     Like Paginator.get_page: a page number that is not a number gives the first page, one out of range the last.
     """
@@ -272,15 +276,47 @@ def _page_of(rows, number, per_page: int) -> Page:
         number = int(number)
     except (TypeError, ValueError):
         number = 1
-    paginator = Paginator(rows, per_page)
-    found = list(rows[(number - 1) * per_page : number * per_page]) if number >= 1 else []
+    paginator = Paginator(ids, per_page)
+    found = list(ids[(number - 1) * per_page : number * per_page]) if number >= 1 else []
     if not found and number != 1:
-        # Past the end (a filter narrowed the list, items went elsewhere): count, then show the last page.
-        paginator.count = rows.count()
+        # Out of range (a filter narrowed the list, items went elsewhere): count, then show the last page.
+        paginator.count = ids.count()
         number = paginator.num_pages
-        found = list(rows[(number - 1) * per_page : number * per_page])
-    paginator.count = found[0].matching if found else 0
-    return Page(found, number, paginator)
+        found = list(ids[(number - 1) * per_page : number * per_page])
+    paginator.count = found[0][1] if found else 0
+    return Page([pk for pk, _ in found], number, paginator)
+
+
+def _rows_with_history(ids) -> tuple[list[ReviewItem], dict[int, list[Decision]]]:
+    """The rows of these ids in that order, and their history read in the same query (a JSON array per row)."""
+    entries = (
+        Decision.objects.filter(item_id=OuterRef("pk"))
+        .order_by("created", "id")
+        .values(
+            entry=JSONObject(
+                id="id",
+                kind="kind",
+                level="level",
+                to_id="to_id",
+                to_email="to__email",
+                justification="justification",
+                actor_label="actor_label",
+                created="created",
+            )
+        )
+    )
+    rows = _row_queryset(ReviewItem.objects.filter(pk__in=ids)).annotate(history_entries=ArraySubquery(entries))
+    by_id = {item.pk: item for item in rows}
+    history = {}
+    for pk, item in by_id.items():
+        history[pk] = []
+        for data in item.history_entries:
+            to_email = data.pop("to_email")
+            entry = Decision(item_id=pk, **{**data, "created": datetime.fromisoformat(data["created"])})
+            if entry.to_id:
+                entry.to = Identity(pk=entry.to_id, email=to_email)
+            history[pk].append(entry)
+    return [by_id[pk] for pk in ids if pk in by_id], history
 
 
 def _page_context(request, campaign, mine, params) -> dict:
@@ -289,9 +325,11 @@ def _page_context(request, campaign, mine, params) -> dict:
     values = form.values()
     group = values["group"] or "person"
     selected = form.apply(mine)
-    rows = _row_queryset(_ordered(selected, group)).annotate(matching=Window(Count("pk")))
-    page = _page_of(rows, params.get("page"), values["per_page"] or 50)
-    items = _decorate(page.object_list, signals, group=group)
+    # The window ordering runs over ids only (a narrow sort), the page's rows are then read by id.
+    ids = _ordered(selected, group).annotate(matching=Window(Count("pk"))).values_list("pk", "matching")
+    page = _page_of(ids, params.get("page"), values["per_page"] or 50)
+    rows, history = _rows_with_history(page.object_list)
+    items = _decorate(rows, signals, group=group, history=history)
     keep = {k: v for k, v in params.items() if k != "page" and v}
     return {
         "campaign": campaign,

@@ -281,6 +281,26 @@ def test_a_comment_is_recorded_and_shown_in_the_rows_history(client, launched, u
     assert client.post(url("comment", campaign.pk, target.pk), {"text": "  "}, **HTMX).status_code == 400
 
 
+def test_the_page_shows_each_rows_history_with_who_when_and_to_whom(client, launched, users):  # noqa: F811
+    """The page reads the rows' history in the rows' own query: delegation, comment, time, all shown."""
+    campaign = launched()
+    target = item_of(campaign, "carol", "acme/team/eng-ci")
+    mia = logged_in(client, users["mia"])
+    mia.post(url("comment", campaign.pk, target.pk), {"text": "Does carol still run CI?"}, **HTMX)
+    mia.post(
+        url("decide", campaign.pk, target.pk),
+        {"decision": "delegate", "to": "ola@acme.test", "justification": "ola runs CI"},
+        **HTMX,
+    )
+    entries = list(Decision.objects.filter(item=target).order_by("created", "id"))
+    assert [e.kind for e in entries] == ["comment", "delegate"]
+    html = logged_in(client, users["ola"]).get(url("review", campaign.pk), {"q": "eng-ci"}).content.decode()
+    assert "1 comment" in html and "Does carol still run CI?" in html
+    assert "→ ola@acme.test" in html and "ola runs CI" in html
+    for entry in entries:
+        assert f'<time datetime="{entry.created.isoformat()}">' in html, entry.created
+
+
 def test_without_javascript_a_decision_redirects_back_with_a_message(client, launched, users):  # noqa: F811
     campaign = launched()
     target = item_of(campaign, "bob", "acme/r2")
