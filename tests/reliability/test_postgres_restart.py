@@ -31,6 +31,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from pipeaccess.celery import app as celery_app
 from pipeaccess.db_outage import MESSAGE
 from reviews.tasks.audit import write_audit_checkpoint
 from tests.cli import ROOT
@@ -182,6 +183,14 @@ def _wait_for(condition, what: str, timeout: float) -> None:
             return
         time.sleep(0.05)
     pytest.fail(what)
+
+
+@pytest.fixture(autouse=True)
+def tasks_go_to_the_worker():
+    """Checkpoint tasks must run in the worker on the private cluster, never in this process."""
+    previous, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 def test_a_database_crash_under_load_fails_requests_cleanly_and_loses_no_acknowledged_decision(tmp_path):
