@@ -201,12 +201,14 @@ def redis_url(settings):
 
 
 def test_no_canary_token_appears_anywhere_and_the_stored_one_only_as_ciphertext(  # noqa: PLR0915
-    world,  # noqa: F811
-    github_sim,
-    gitlab_sim,
+    # Mail first: the world's campaign launch hands its mails to the task on commit, and they must reach this
+    # SMTP server in this process, whatever task mode an earlier test left (else they'd be sent elsewhere first).
     smtp,  # noqa: F811
     smtp_settings,  # noqa: F811
     eager_celery,  # noqa: F811
+    world,  # noqa: F811
+    github_sim,
+    gitlab_sim,
     redis_url,
     settings,
     monkeypatch,
