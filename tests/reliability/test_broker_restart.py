@@ -35,11 +35,10 @@ from reviews.models import AuditEvent, NotificationSettings, OutboundMail, Revoc
 from reviews.revocations import plan
 from reviews.tasks.mail import mail_tick
 from reviews.tasks.revocations import reconcile, reconcile_revocations
-from tests.connectors.helpers import add_simulated_connector
 from tests.mail.smtp import SmtpServer
 from tests.reliability.servers import PrivateRedis
 from tests.revocations import factories
-from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
+from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org, live_harbor_connector
 from tests.workers import celery_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess, pytest.mark.slow]
@@ -90,17 +89,7 @@ def _wait(condition, what: str, logs) -> None:
 @pytest.fixture
 def live_connector(harbor, monkeypatch):
     """The Harbor simulator, synced, not in dry run; close summaries go to the security team."""
-    connector = add_simulated_connector(
-        monkeypatch,
-        name="harbor",
-        kind="harbor",
-        base_url=harbor.url,
-        token_env=TOKEN_ENV,
-        token=PASSWORD,
-        username="admin",
-    )
-    connector.dry_run = False
-    connector.save(update_fields=["dry_run"])
+    connector = live_harbor_connector(harbor, monkeypatch)
     assert run_sync(connector).applied_at is not None
     config = NotificationSettings.load()
     config.digest_enabled = False

@@ -27,9 +27,8 @@ from reviews.choices import RevocationState
 from reviews.models import AuditEvent, Revocation
 from reviews.revocations import held_elsewhere, plan
 from reviews.tasks.revocations import execute_revocation, reconcile
-from tests.connectors.helpers import add_simulated_connector
 from tests.revocations import factories
-from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
+from tests.revocations.conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org, live_harbor_connector
 from tests.workers import Worker, Workers, celery_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
@@ -57,17 +56,7 @@ def workers(django_db_setup, tmp_path_factory):
 @pytest.fixture
 def revocation(harbor, monkeypatch) -> Revocation:
     """peter's membership of project shared, decided "revoke", planned and queued (not yet sent)."""
-    connector = add_simulated_connector(
-        monkeypatch,
-        name="harbor",
-        kind="harbor",
-        base_url=harbor.url,
-        token_env=TOKEN_ENV,
-        token=PASSWORD,
-        username="admin",
-    )
-    connector.dry_run = False
-    connector.save(update_fields=["dry_run"])
+    connector = live_harbor_connector(harbor, monkeypatch)
     assert run_sync(connector).applied_at is not None
     harbor.reset_counters()
     campaign = factories.campaign(approve_revocations=True)  # planned without enqueueing to the default queue

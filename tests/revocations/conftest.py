@@ -91,13 +91,13 @@ def sim(org):
         yield simulator
 
 
-@pytest.fixture
-def connector(sim, monkeypatch, db) -> Connector:
+def live_harbor_connector(harbor, monkeypatch) -> Connector:
+    """The connector "harbor" on this Harbor simulator, out of dry run: its revocations go upstream for real."""
     connector = add_simulated_connector(
         monkeypatch,
         name="harbor",
         kind="harbor",
-        base_url=sim.url,
+        base_url=harbor.url,
         token_env=TOKEN_ENV,
         token=PASSWORD,
         username="admin",
@@ -105,6 +105,11 @@ def connector(sim, monkeypatch, db) -> Connector:
     Connector.objects.filter(pk=connector.pk).update(dry_run=False)
     connector.refresh_from_db()
     return connector
+
+
+@pytest.fixture
+def connector(sim, monkeypatch, db) -> Connector:
+    return live_harbor_connector(sim, monkeypatch)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from reviews.tasks.revocations import execute_revocation
 from tests.workers import Worker, Workers, celery_workers
 
 from . import factories
-from .conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org
+from .conftest import PASSWORD, TOKEN_ENV, TimedHarbor, harbor_org, live_harbor_connector
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
@@ -59,19 +59,7 @@ def workers(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def live_connector(harbor, monkeypatch):
-    from tests.connectors.helpers import add_simulated_connector
-
-    connector = add_simulated_connector(
-        monkeypatch,
-        name="harbor",
-        kind="harbor",
-        base_url=harbor.url,
-        token_env=TOKEN_ENV,
-        token=PASSWORD,
-        username="admin",
-    )
-    connector.dry_run = False
-    connector.save(update_fields=["dry_run"])
+    connector = live_harbor_connector(harbor, monkeypatch)
     from connectors.sync import run_sync
 
     assert run_sync(connector).applied_at is not None
